@@ -1,0 +1,239 @@
+//! The component model: a [`Source`] feeds the bus, [`Handler`]s transform batches inside the
+//! shard workers, [`Sink`]s write records. Each has a config type that is deserialized from the
+//! pipeline file, checked by a pure `validate()` that reports every problem at once, then
+//! `build()`s the running component.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::book::BookStore;
+use crate::bus::SourceOutput;
+use crate::event::{EventBatch, EventFilter, InstrumentInfo, ResetReason};
+use crate::symbol::Symbol;
+use crate::time::Timestamp;
+
+/// Any component's runtime error. Components use their own `thiserror` enums; the engine only
+/// needs to report them.
+pub type ComponentError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The three kinds of component a pipeline wires together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ComponentKind {
+    /// Produces events (`source:`).
+    Source,
+    /// Transforms batches (`handlers:`).
+    Handler,
+    /// Writes records (`sinks:`).
+    Sink,
+}
+
+impl ComponentKind {
+    /// `source`, `handler` or `sink`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Handler => "handler",
+            Self::Sink => "sink",
+        }
+    }
+}
+
+/// One problem found by a config's `validate()`: a field path relative to the component
+/// (`pool_size`, `precision.BTC/USD`; empty for the component as a whole) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted field path relative to the component.
+    pub path: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// A problem with field `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a source knows about books before any frame arrives.
+#[derive(Clone, Debug)]
+pub struct BookHints {
+    /// Depth of books whose subscription ack is not seen (replays of partial captures).
+    pub depth: usize,
+    /// Precision of symbols whose instrument frame is not seen.
+    pub precision: HashMap<Symbol, InstrumentInfo>,
+}
+
+impl Default for BookHints {
+    fn default() -> Self {
+        Self {
+            depth: 10,
+            precision: HashMap::new(),
+        }
+    }
+}
+
+/// A request from handlers back to the source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ControlRequest {
+    /// Throw away `symbol`'s subscription and take a fresh snapshot (unsubscribe, ack,
+    /// subscribe), falling back to a reconnect if that fails.
+    Resync {
+        /// The symbol whose book is invalid.
+        symbol: Symbol,
+        /// Why the book is being reset.
+        reason: ResetReason,
+    },
+    /// Drop the connection carrying `symbol` and reconnect it.
+    Reconnect {
+        /// The symbol whose connection to recycle.
+        symbol: Symbol,
+    },
+}
+
+/// Config of a source type. Deserialized from the `source:` section.
+#[async_trait]
+pub trait SourceConfig: Debug + Send + Sync {
+    /// Every problem with the config, without I/O.
+    fn validate(&self) -> Vec<ConfigError> {
+        Vec::new()
+    }
+
+    /// Book defaults the source knows up front (depth, precision hints).
+    fn book_hints(&self) -> BookHints {
+        BookHints::default()
+    }
+
+    /// Builds the running source.
+    async fn build(&self) -> Result<Box<dyn Source>, ComponentError>;
+}
+
+/// What a running source is handed.
+pub struct SourceContext {
+    /// Where decoded batches go (routed to shard workers by symbol).
+    pub output: SourceOutput,
+    /// Requests from handlers (resync a symbol).
+    pub control: mpsc::UnboundedReceiver<ControlRequest>,
+    /// Cancelled on shutdown: stop reading, send what is in hand, return.
+    pub shutdown: CancellationToken,
+    /// Whether some sink wants the frames verbatim: emit an [`crate::event::EventKind::Raw`]
+    /// event per frame, ahead of the events decoded from it.
+    pub emit_raw: bool,
+}
+
+/// Counts a source reports when it ends.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceReport {
+    /// Frames received or read.
+    pub frames: u64,
+    /// Events emitted.
+    pub events: u64,
+    /// Frames that could not be decoded (counted, reported, skipped).
+    pub malformed: u64,
+}
+
+/// A running source: reads frames until its input ends or shutdown is signalled.
+#[async_trait]
+pub trait Source: Send {
+    /// Runs to completion.
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<SourceReport, ComponentError>;
+}
+
+/// Config of a handler type. Deserialized from one entry of `handlers:`.
+pub trait HandlerConfig: Debug + Send + Sync {
+    /// Every problem with the config, without I/O.
+    fn validate(&self) -> Vec<ConfigError> {
+        Vec::new()
+    }
+
+    /// Builds one instance; each shard worker gets its own.
+    fn build(&self) -> Result<Box<dyn Handler>, ComponentError>;
+}
+
+/// What a handler is lent while it processes a batch.
+pub struct HandlerContext<'a> {
+    /// The shard's books.
+    pub books: &'a mut BookStore,
+    /// Requests for the source, sent after the batch.
+    pub control: &'a mut Vec<ControlRequest>,
+    /// Which shard worker this is (0-based).
+    pub shard: usize,
+    /// How many shard workers there are.
+    pub shards: usize,
+    /// When the batch started processing.
+    pub now: Timestamp,
+}
+
+/// A synchronous batch transform, run inside a shard worker. A symbol's events always reach
+/// the same worker, in order.
+pub trait Handler: Send {
+    /// Processes a batch in place. An error is reported and counted; the batch goes on as the
+    /// handler left it, so nothing accepted is lost.
+    fn process(
+        &mut self,
+        batch: &mut EventBatch,
+        cx: &mut HandlerContext<'_>,
+    ) -> Result<(), ComponentError>;
+
+    /// Called about once a second, and once more at shutdown (`last`): periodic summaries.
+    fn tick(&mut self, _cx: &mut HandlerContext<'_>, _last: bool) {}
+}
+
+/// Config of a sink type. Deserialized from one entry of `sinks:`.
+#[async_trait]
+pub trait SinkConfig: Debug + Send + Sync {
+    /// Every problem with the config, without I/O.
+    fn validate(&self) -> Vec<ConfigError> {
+        Vec::new()
+    }
+
+    /// Events written when the pipeline gives no `events:` list.
+    fn default_events(&self) -> EventFilter {
+        EventFilter::ALL.without(crate::event::EventType::Raw)
+    }
+
+    /// Builds the running sink (may open files or connections).
+    async fn build(&self, id: &str) -> Result<Box<dyn Sink>, ComponentError>;
+}
+
+/// Counts a sink reports when it closes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SinkReport {
+    /// Records written (and, for durable sinks, flushed).
+    pub records: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// A running sink. Batches arrive in order; `write` returning `Ok` means the sink accepted the
+/// records and will not lose them short of a crash.
+#[async_trait]
+pub trait Sink: Send {
+    /// Writes every event of `batch` that `filter` accepts; returns how many records it wrote.
+    async fn write(
+        &mut self,
+        batch: &EventBatch,
+        filter: EventFilter,
+    ) -> Result<u64, ComponentError>;
+
+    /// How often the engine should call [`Sink::flush`] while batches keep coming.
+    fn flush_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Pushes buffered records out.
+    async fn flush(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+
+    /// Flushes, makes durable where the sink can (fsync, delivery reports) and reports.
+    async fn close(self: Box<Self>) -> Result<SinkReport, ComponentError>;
+}

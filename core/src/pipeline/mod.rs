@@ -1,0 +1,69 @@
+//! Pipelines: the YAML model, loading and validation (every error, located), and running the
+//! validated graph.
+
+mod run;
+
+pub use run::{run, RunError, RunReport};
+
+use crate::component::{HandlerConfig, SinkConfig, SourceConfig};
+use crate::event::EventFilter;
+
+/// Engine tuning, from the pipeline file's `engine:` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Shard workers (each owns the books of its symbols and a copy of the handler chain).
+    pub workers: usize,
+    /// Most events in one batch.
+    pub batch_size: usize,
+    /// Batches each bounded channel holds before the sender waits.
+    pub channel_capacity: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            batch_size: 512,
+            channel_capacity: 16,
+        }
+    }
+}
+
+/// A handler of the chain, with where it was declared.
+#[derive(Debug)]
+pub struct HandlerSpec {
+    /// Component path for messages (`handlers[2]`).
+    pub path: String,
+    /// Its `type:`.
+    pub type_name: String,
+    /// Its config.
+    pub config: Box<dyn HandlerConfig>,
+}
+
+/// A sink, with its id and event filter.
+#[derive(Debug)]
+pub struct SinkSpec {
+    /// The key under `sinks:`.
+    pub id: String,
+    /// Its `type:`.
+    pub type_name: String,
+    /// Its config.
+    pub config: Box<dyn SinkConfig>,
+    /// The events it writes (its `events:` list, or the sink type's default).
+    pub filter: EventFilter,
+}
+
+/// A validated pipeline, ready to [`run`].
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The source's `type:`.
+    pub source_type: String,
+    /// The source.
+    pub source: Box<dyn SourceConfig>,
+    /// The handler chain, in order.
+    pub handlers: Vec<HandlerSpec>,
+    /// The sinks, in key order.
+    pub sinks: Vec<SinkSpec>,
+    /// Engine tuning.
+    pub engine: EngineOptions,
+}

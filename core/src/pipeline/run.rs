@@ -1,0 +1,313 @@
+//! Builds a validated [`Pipeline`] into tasks and runs it to the end: the source task, one task
+//! per shard worker, one task per sink, wired by bounded batch channels.
+//!
+//! Shutdown order is what makes it lossless: the source stops and drops its senders, each
+//! worker drains its channel and drops its fan-out, each sink drains, flushes and closes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::Pipeline;
+use crate::book::BookStore;
+use crate::bus::{Fanout, Sequencer, SourceOutput};
+use crate::component::{
+    ComponentError, ControlRequest, Handler, HandlerContext, Sink, SinkReport, SourceContext,
+    SourceReport,
+};
+use crate::event::{EventBatch, EventFilter, EventType};
+use crate::time::Timestamp;
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunReport {
+    /// The source's counts.
+    pub source: SourceReport,
+    /// Events that left the handler chain, over all workers.
+    pub events: u64,
+    /// Handler errors (reported in the log, batch kept).
+    pub handler_errors: u64,
+    /// Each sink's counts, by id.
+    pub sinks: BTreeMap<String, SinkReport>,
+}
+
+/// A component failed; the pipeline stopped (after draining what it could).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Building a component failed before anything ran.
+    #[error("cannot build {component}: {source}")]
+    Build {
+        /// Component path (`sinks.out`).
+        component: String,
+        /// Why.
+        source: ComponentError,
+    },
+    /// A component failed while running.
+    #[error("{component} failed: {source}")]
+    Component {
+        /// Component path.
+        component: String,
+        /// Why.
+        source: ComponentError,
+    },
+    /// A task panicked (a bug).
+    #[error("{component} panicked")]
+    Panic {
+        /// Component path.
+        component: String,
+    },
+}
+
+struct WorkerReport {
+    events: u64,
+    handler_errors: u64,
+}
+
+/// Runs `pipeline` until its source ends or `shutdown` is cancelled, then drains and closes
+/// every sink. A failing component cancels `shutdown` so the rest drains too.
+pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunReport, RunError> {
+    let opts = pipeline.engine.clone();
+    let workers = opts.workers.max(1);
+    let hints = pipeline.source.book_hints();
+
+    // Build everything first, so a bad component fails before any I/O starts.
+    let source = pipeline
+        .source
+        .build()
+        .await
+        .map_err(|source| RunError::Build {
+            component: "source".into(),
+            source,
+        })?;
+    let mut chains: Vec<Vec<Box<dyn Handler>>> = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut chain = Vec::with_capacity(pipeline.handlers.len());
+        for h in &pipeline.handlers {
+            chain.push(h.config.build().map_err(|source| RunError::Build {
+                component: h.path.clone(),
+                source,
+            })?);
+        }
+        chains.push(chain);
+    }
+    let mut sinks = Vec::with_capacity(pipeline.sinks.len());
+    for s in &pipeline.sinks {
+        let sink = s
+            .config
+            .build(&s.id)
+            .await
+            .map_err(|source| RunError::Build {
+                component: format!("sinks.{}", s.id),
+                source,
+            })?;
+        sinks.push((s.id.clone(), sink, s.filter));
+    }
+    let emit_raw = sinks.iter().any(|(_, _, f)| f.accepts(EventType::Raw));
+
+    // Sinks.
+    let mut sink_txs = Vec::with_capacity(sinks.len());
+    let mut sink_tasks: Vec<(String, JoinHandle<Result<SinkReport, ComponentError>>)> = Vec::new();
+    for (id, sink, filter) in sinks {
+        let (tx, rx) = mpsc::channel(opts.channel_capacity);
+        sink_txs.push(tx);
+        let stop = shutdown.clone();
+        sink_tasks.push((
+            format!("sinks.{id}"),
+            tokio::spawn(async move {
+                let r = run_sink(sink, filter, rx).await;
+                if r.is_err() {
+                    stop.cancel();
+                }
+                r
+            }),
+        ));
+    }
+    let fanout = Fanout::new(sink_txs);
+
+    // Shard workers.
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let mut shard_txs = Vec::with_capacity(workers);
+    let mut worker_tasks = Vec::with_capacity(workers);
+    for (shard, chain) in chains.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel(opts.channel_capacity);
+        shard_txs.push(tx);
+        let worker = Worker {
+            shard,
+            shards: workers,
+            chain,
+            books: BookStore::new(hints.depth, &hints.precision),
+            sequencer: Sequencer::default(),
+            control: Vec::new(),
+            control_tx: control_tx.clone(),
+            fanout: fanout.clone(),
+            names: pipeline.handlers.iter().map(|h| h.path.clone()).collect(),
+        };
+        worker_tasks.push(tokio::spawn(worker.run(rx)));
+    }
+    drop(control_tx);
+    drop(fanout);
+
+    // Source.
+    let cx = SourceContext {
+        output: SourceOutput::new(shard_txs, opts.batch_size),
+        control: control_rx,
+        shutdown: shutdown.clone(),
+        emit_raw,
+    };
+    let stop = shutdown.clone();
+    let source_task = tokio::spawn(async move {
+        let r = source.run(cx).await;
+        if r.is_err() {
+            stop.cancel();
+        }
+        r
+    });
+
+    let mut report = RunReport::default();
+    let mut first_error: Option<RunError> = None;
+    let mut keep = |e: RunError| {
+        tracing::error!("{e}");
+        first_error.get_or_insert(e);
+    };
+    match source_task.await {
+        Ok(Ok(r)) => report.source = r,
+        Ok(Err(source)) => keep(RunError::Component {
+            component: "source".into(),
+            source,
+        }),
+        Err(_) => keep(RunError::Panic {
+            component: "source".into(),
+        }),
+    }
+    for (shard, task) in worker_tasks.into_iter().enumerate() {
+        match task.await {
+            Ok(w) => {
+                report.events += w.events;
+                report.handler_errors += w.handler_errors;
+            }
+            Err(_) => keep(RunError::Panic {
+                component: format!("worker {shard}"),
+            }),
+        }
+    }
+    for (component, task) in sink_tasks {
+        let id = component.trim_start_matches("sinks.").to_string();
+        match task.await {
+            Ok(Ok(r)) => {
+                report.sinks.insert(id, r);
+            }
+            Ok(Err(source)) => keep(RunError::Component { component, source }),
+            Err(_) => keep(RunError::Panic { component }),
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+struct Worker {
+    shard: usize,
+    shards: usize,
+    chain: Vec<Box<dyn Handler>>,
+    books: BookStore,
+    sequencer: Sequencer,
+    control: Vec<ControlRequest>,
+    control_tx: mpsc::UnboundedSender<ControlRequest>,
+    fanout: Fanout,
+    names: Vec<String>,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::Receiver<EventBatch>) -> WorkerReport {
+        let mut report = WorkerReport {
+            events: 0,
+            handler_errors: 0,
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        loop {
+            tokio::select! {
+                biased;
+                batch = rx.recv() => {
+                    let Some(mut batch) = batch else { break };
+                    report.handler_errors += self.process(&mut batch);
+                    report.events += batch.len() as u64;
+                    if self.fanout.send(batch).await.is_err() {
+                        // A sink failed and the run is stopping; keep draining so the source
+                        // is not blocked, the failure is reported by the sink's task.
+                        continue;
+                    }
+                }
+                _ = tick.tick() => self.tick(false),
+            }
+        }
+        self.tick(true);
+        report
+    }
+
+    fn process(&mut self, batch: &mut EventBatch) -> u64 {
+        let mut errors = 0;
+        let mut cx = HandlerContext {
+            books: &mut self.books,
+            control: &mut self.control,
+            shard: self.shard,
+            shards: self.shards,
+            now: Timestamp::now(),
+        };
+        for (handler, name) in self.chain.iter_mut().zip(&self.names) {
+            if let Err(e) = handler.process(batch, &mut cx) {
+                errors += 1;
+                tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
+            }
+        }
+        self.sequencer.assign(&mut batch.events);
+        for request in self.control.drain(..) {
+            // The source may already be gone at shutdown; nothing to resync then.
+            let _ = self.control_tx.send(request);
+        }
+        errors
+    }
+
+    fn tick(&mut self, last: bool) {
+        let mut cx = HandlerContext {
+            books: &mut self.books,
+            control: &mut self.control,
+            shard: self.shard,
+            shards: self.shards,
+            now: Timestamp::now(),
+        };
+        for handler in &mut self.chain {
+            handler.tick(&mut cx, last);
+        }
+    }
+}
+
+async fn run_sink(
+    mut sink: Box<dyn Sink>,
+    filter: EventFilter,
+    mut rx: mpsc::Receiver<Arc<EventBatch>>,
+) -> Result<SinkReport, ComponentError> {
+    let interval = sink.flush_interval();
+    let mut flush = tokio::time::interval(interval.unwrap_or(Duration::from_secs(3600)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    flush.reset();
+    loop {
+        tokio::select! {
+            biased;
+            batch = rx.recv() => match batch {
+                Some(batch) => {
+                    sink.write(&batch, filter).await?;
+                }
+                None => break,
+            },
+            _ = flush.tick(), if interval.is_some() => sink.flush().await?,
+        }
+    }
+    sink.close().await
+}

@@ -1,0 +1,185 @@
+//! [`Timestamp`]: UTC nanoseconds since the Unix epoch, parsed from and printed as RFC 3339.
+//!
+//! Kraken stamps frames with `2023-10-06T17:35:55.440295Z`; records print both the exchange and
+//! the receive time in that shape. Hand-rolled because it runs for every event.
+
+use std::fmt;
+
+/// A UTC instant in nanoseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+/// Text that is not an RFC 3339 UTC timestamp of the form `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {0:?}: expected YYYY-MM-DDTHH:MM:SS[.fraction]Z")]
+pub struct TimestampError(pub String);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(d.as_nanos() as i64)
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+00:00)`.
+    pub fn parse(text: &str) -> Result<Self, TimestampError> {
+        let err = || TimestampError(text.chars().take(64).collect());
+        let b = text.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+            return Err(err());
+        }
+        if b[13] != b':' || b[16] != b':' {
+            return Err(err());
+        }
+        let num = |range: std::ops::Range<usize>| -> Result<i64, TimestampError> {
+            let mut v = 0i64;
+            for &c in &b[range] {
+                if !c.is_ascii_digit() {
+                    return Err(err());
+                }
+                v = v * 10 + i64::from(c - b'0');
+            }
+            Ok(v)
+        };
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || min > 59
+            || sec > 60
+        {
+            return Err(err());
+        }
+        let mut i = 19;
+        let mut nanos = 0i64;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    nanos = nanos * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let digits = i - start;
+            if digits == 0 {
+                return Err(err());
+            }
+            for _ in digits..9 {
+                nanos *= 10;
+            }
+        }
+        match &b[i..] {
+            b"Z" | b"z" | b"+00:00" => {}
+            _ => return Err(err()),
+        }
+        let days = days_from_civil(year, month, day);
+        let secs = days * 86_400 + hour * 3600 + min * 60 + sec;
+        Ok(Self(secs * 1_000_000_000 + nanos))
+    }
+
+    /// Appends the RFC 3339 form with microseconds (`2026-08-02T10:00:00.123456Z`), the precision
+    /// Kraken uses.
+    pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let micros = self.0.rem_euclid(1_000_000_000) / 1000;
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        put(&mut buf[0..4], y as u64);
+        put(&mut buf[5..7], m as u64);
+        put(&mut buf[8..10], d as u64);
+        put(&mut buf[11..13], (sod / 3600) as u64);
+        put(&mut buf[14..16], (sod / 60 % 60) as u64);
+        put(&mut buf[17..19], (sod % 60) as u64);
+        put(&mut buf[20..26], micros as u64);
+        out.extend_from_slice(&buf);
+    }
+}
+
+fn put(dst: &mut [u8], mut v: u64) {
+    for slot in dst.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+// Howard Hinnant's civil-calendar algorithms (public domain descriptions).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Vec::with_capacity(27);
+        self.write_rfc3339(&mut out);
+        f.write_str(std::str::from_utf8(&out).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_kraken_timestamps() {
+        for text in [
+            "2023-10-06T17:35:55.440295Z",
+            "1970-01-01T00:00:00.000000Z",
+            "2024-02-29T23:59:59.999999Z",
+        ] {
+            assert_eq!(Timestamp::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            Timestamp::parse("1970-01-01T00:00:01Z").unwrap(),
+            Timestamp(1_000_000_000)
+        );
+        assert_eq!(
+            Timestamp::parse("1970-01-01T00:00:00.5Z").unwrap(),
+            Timestamp(500_000_000)
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_timestamps() {
+        for bad in [
+            "",
+            "2023-10-06",
+            "2023-13-06T17:35:55Z",
+            "2023-10-06T17:35:55.Z",
+            "2023-10-06T17:35:55+01:00",
+            "2023-1O-06T17:35:55Z",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The `kobe` command line.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
