@@ -76,8 +76,14 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
+    /// File problems by position, then environment and `--set` ones in the order found.
     pub(crate) fn sort(&mut self) {
-        self.0.sort_by(|a, b| a.origin.cmp(&b.origin));
+        self.0.sort_by_key(|d| match &d.origin {
+            Origin::File { at: None, .. } => (0, 0, 0),
+            Origin::File { at: Some(at), .. } => (1, at.line, at.col),
+            Origin::Env(_) => (2, 0, 0),
+            Origin::Set(_) => (3, 0, 0),
+        });
         self.0.dedup();
     }
 }
@@ -155,9 +161,9 @@ pub fn describe_kind(kind: &Kind) -> String {
             describe_actual(actual)
         ),
         Kind::InvalidValue(actual, expected) => format!(
-            "invalid value {}: expected {}",
-            describe_actual(actual),
-            describe_expected(expected)
+            "expected {}, found {}",
+            describe_expected(expected),
+            describe_actual(actual)
         ),
         Kind::InvalidLength(n, expected) => {
             format!("expected {}, found {n} items", describe_expected(expected))

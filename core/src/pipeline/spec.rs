@@ -239,21 +239,34 @@ impl Checker<'_> {
         }
     }
 
-    /// Deserializes `options` (found at `at`) with `parse`. On failure, reports the error,
-    /// drops the offending field and tries again, so one pass finds most problems of a
-    /// component; a missing required field ends the search.
+    /// Deserializes `options` (found at `at`) with `parse`, all or nothing.
     fn parse_all<T>(
         &mut self,
         at: &ValuePath,
         options: &Value,
         parse: impl Fn(&Value) -> Result<T, figment::Error>,
     ) -> Option<T> {
+        match self.parse_rest(at, options, parse) {
+            Some((v, true)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Deserializes `options` (found at `at`) with `parse`. On failure, reports the error,
+    /// drops the offending field and tries again, so one pass finds most problems of a
+    /// component; a missing required field ends the search. Returns what parsed without the
+    /// bad fields, and whether nothing was dropped.
+    fn parse_rest<T>(
+        &mut self,
+        at: &ValuePath,
+        options: &Value,
+        parse: impl Fn(&Value) -> Result<T, figment::Error>,
+    ) -> Option<(T, bool)> {
         let mut current = options.clone();
         let mut removed: Vec<ValuePath> = Vec::new();
         for _ in 0..64 {
             let err = match parse(&current) {
-                Ok(v) if removed.is_empty() => return Some(v),
-                Ok(_) => return None,
+                Ok(v) => return Some((v, removed.is_empty())),
                 Err(e) => e,
             };
             let rel = figment_path(&current, &err.path);
@@ -334,14 +347,15 @@ impl Checker<'_> {
         let mut strip_all = vec!["type"];
         strip_all.extend_from_slice(strip);
         let options = Value::Dict(*tag, dict_without(map, &strip_all));
-        let config = self.parse_all(at, &options, |v| info.parse(v))?;
+        // The rules still run on what parsed, so one pass shows them too.
+        let (config, clean) = self.parse_rest(at, &options, |v| info.parse(v))?;
         let problems = match &config {
             AnyConfig::Source(c) => c.validate(),
             AnyConfig::Handler(c) => c.validate(),
             AnyConfig::Sink(c) => c.validate(),
         };
         self.report_config_errors(at, &options, problems);
-        Some((type_name, config))
+        clean.then_some((type_name, config))
     }
 
     /// Checks the whole configuration and builds the pipeline when nothing is wrong.

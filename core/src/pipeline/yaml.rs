@@ -22,9 +22,12 @@ impl Format for Yaml {
     }
 }
 
+// YAML 1.2 booleans only: `y`, `no`, `on` stay strings (a symbol like `NO/USD` must not
+// become `false`).
 fn options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
     serde_saphyr::options! {
         duplicate_keys: duplicate_keys,
+        strict_booleans: true,
         with_snippet: false,
     }
 }
@@ -131,6 +134,8 @@ mod tests {
     fn override_values_are_yaml() {
         assert_eq!(parse_value("8").to_u128(), Some(8));
         assert_eq!(parse_value("true").to_bool(), Some(true));
+        assert_eq!(parse_value("y").as_str(), Some("y"));
+        assert_eq!(parse_value("off").as_str(), Some("off"));
         assert_eq!(parse_value("/tmp/x").as_str(), Some("/tmp/x"));
         assert!(parse_value("[a, b]").to_actual() == figment::error::Actual::Seq);
         assert_eq!(parse_value("[a, b").as_str(), Some("[a, b"));
