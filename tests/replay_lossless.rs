@@ -12,14 +12,22 @@ fn expected_types(frame: &serde_json::Value) -> Vec<&'static str> {
     let n = |v: &serde_json::Value| v.as_array().map_or(0, Vec::len);
     match (frame["channel"].as_str(), frame["method"].as_str()) {
         (Some("book"), _) => {
-            let t = if frame["type"] == "snapshot" { "book_snapshot" } else { "book_update" };
+            let t = if frame["type"] == "snapshot" {
+                "book_snapshot"
+            } else {
+                "book_update"
+            };
             vec![t; n(&frame["data"])]
         }
         (Some("heartbeat"), _) => vec!["heartbeat"],
         (Some("status"), _) => vec!["status"; n(&frame["data"])],
         (Some("instrument"), _) => vec!["instrument"; n(&frame["data"]["pairs"])],
         (None, Some("subscribe" | "unsubscribe")) => {
-            vec![if frame["success"] == true { "subscription_ack" } else { "subscription_error" }]
+            vec![if frame["success"] == true {
+                "subscription_ack"
+            } else {
+                "subscription_error"
+            }]
         }
         _ => vec![],
     }
@@ -42,14 +50,23 @@ fn every_v2_fixture_replays_without_loss() {
         )
         .unwrap();
         let out = kobe(&["run", pipeline.to_str().unwrap()], dir.path());
-        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         let input = std::fs::read_to_string(&path).unwrap();
         let frames: Vec<&str> = input.lines().filter(|l| !l.trim().is_empty()).collect();
         let mut want_raw = frames.join("\n");
         want_raw.push('\n');
         let got_raw = std::fs::read_to_string(&raw_out).unwrap();
-        assert!(got_raw == want_raw, "{}: raw output differs from the input frames", path.display());
+        assert!(
+            got_raw == want_raw,
+            "{}: raw output differs from the input frames",
+            path.display()
+        );
 
         let want_types: Vec<&str> = frames
             .iter()
@@ -92,13 +109,25 @@ fn malformed_lines_are_counted_reported_and_skipped() {
         format!("source: {{type: replay, path: {input:?}}}\nsinks:\n  out: {{type: file, path: {out_file:?}}}\n"),
     )
     .unwrap();
-    let out = kobe(&["--log", "warn", "run", pipeline.to_str().unwrap()], dir.path());
+    let out = kobe(
+        &["--log", "warn", "run", pipeline.to_str().unwrap()],
+        dir.path(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("in.ndjson:2: skipped malformed frame"), "{stderr}");
-    assert!(stderr.contains("in.ndjson:4: skipped malformed frame"), "{stderr}");
+    assert!(
+        stderr.contains("in.ndjson:2: skipped malformed frame"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("in.ndjson:4: skipped malformed frame"),
+        "{stderr}"
+    );
     let s = summary(&out.stderr);
     assert_eq!(s["source"]["frames"], 4);
     assert_eq!(s["source"]["malformed"], 2);
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap().lines().count(),
+        2
+    );
 }

@@ -38,18 +38,33 @@ fn sigterm_drains_and_reports_exactly_what_was_written() {
         .spawn()
         .unwrap();
     // Ready once records are reaching the file.
-    wait_for("records in the output file", Duration::from_secs(60), || {
-        std::fs::metadata(&out_file).map(|m| m.len() > 1_000_000).unwrap_or(false)
-    });
+    wait_for(
+        "records in the output file",
+        Duration::from_secs(60),
+        || {
+            std::fs::metadata(&out_file)
+                .map(|m| m.len() > 1_000_000)
+                .unwrap_or(false)
+        },
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let mut stderr = Vec::new();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
     let exit = child.wait().unwrap();
-    assert!(exit.success(), "exit {exit:?}: {}", String::from_utf8_lossy(&stderr));
+    assert!(
+        exit.success(),
+        "exit {exit:?}: {}",
+        String::from_utf8_lossy(&stderr)
+    );
 
     let s = summary(&stderr);
     let reported = s["sinks"]["out"]["records"].as_u64().unwrap();
