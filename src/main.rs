@@ -1,5 +1,53 @@
-//! The `kobe` command line.
+//! `kobe`: streams Kraken spot order books into pipelines.
+//!
+//! This file only parses the command line, sets up logging and the component registry, and
+//! dispatches; every capability lives in the library crates.
 
-fn main() -> anyhow::Result<()> {
-    Ok(())
+mod cli;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cmd::dispatch(cli.command, registry())) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every component type this binary offers. A custom binary adds its own here.
+pub fn registry() -> kobe_core::registry::Registry {
+    let mut registry = kobe_core::registry::Registry::new();
+    kobe_core::replay::register(&mut registry);
+    kobe_plugins::register(&mut registry);
+    kobe_sinks::register(&mut registry);
+    registry
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

@@ -13,9 +13,12 @@ pub mod decimal;
 pub mod event;
 pub mod kraken;
 pub mod pipeline;
+pub mod record;
 pub mod registry;
+pub mod replay;
 pub mod shutdown;
 pub mod symbol;
+pub mod testing;
 pub mod time;
 
 pub use component::{

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::component::{ComponentKind, HandlerConfig, SinkConfig, SourceConfig};
 
 /// Turns a component's options into its config; errors carry the field path.
-pub type ParseFn<T> = fn(&Value) -> Result<T, figment::Error>;
+pub type ParseFn<T> = fn(&Value) -> Result<T, Box<figment::Error>>;
 
 /// The config a factory produced, by kind.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ impl std::fmt::Debug for ComponentInfo {
 
 impl ComponentInfo {
     /// Deserializes `options` (the component's map without `type`) into its config.
-    pub fn parse(&self, options: &Value) -> Result<AnyConfig, figment::Error> {
+    pub fn parse(&self, options: &Value) -> Result<AnyConfig, Box<figment::Error>> {
         (self.parse)(options)
     }
 }
@@ -61,20 +61,26 @@ pub struct Registry {
 
 fn parse_source<C: SourceConfig + DeserializeOwned + 'static>(
     v: &Value,
-) -> Result<AnyConfig, figment::Error> {
-    Ok(AnyConfig::Source(Box::new(v.deserialize::<C>()?)))
+) -> Result<AnyConfig, Box<figment::Error>> {
+    Ok(AnyConfig::Source(Box::new(
+        v.deserialize::<C>().map_err(Box::new)?,
+    )))
 }
 
 fn parse_handler<C: HandlerConfig + DeserializeOwned + 'static>(
     v: &Value,
-) -> Result<AnyConfig, figment::Error> {
-    Ok(AnyConfig::Handler(Box::new(v.deserialize::<C>()?)))
+) -> Result<AnyConfig, Box<figment::Error>> {
+    Ok(AnyConfig::Handler(Box::new(
+        v.deserialize::<C>().map_err(Box::new)?,
+    )))
 }
 
 fn parse_sink<C: SinkConfig + DeserializeOwned + 'static>(
     v: &Value,
-) -> Result<AnyConfig, figment::Error> {
-    Ok(AnyConfig::Sink(Box::new(v.deserialize::<C>()?)))
+) -> Result<AnyConfig, Box<figment::Error>> {
+    Ok(AnyConfig::Sink(Box::new(
+        v.deserialize::<C>().map_err(Box::new)?,
+    )))
 }
 
 impl Registry {

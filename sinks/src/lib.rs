@@ -1,9 +1,32 @@
 //! # kobe-sinks
 //!
-//! kobe's built-in sinks. `register` adds them all to a registry.
+//! kobe's built-in sinks: `stdout` and `file`. [`register`] adds them to a registry.
 #![warn(missing_docs)]
 
+pub mod file;
+pub mod stdout;
+
+use kobe_core::record::RecordFormat;
 use kobe_core::registry::Registry;
+use kobe_core::{EventBatch, EventFilter};
 
 /// Registers every built-in sink.
-pub fn register(_registry: &mut Registry) {}
+pub fn register(registry: &mut Registry) {
+    registry
+        .add_sink::<stdout::StdoutConfig>("stdout", "writes records to standard output")
+        .add_sink::<file::FileConfig>(
+            "file",
+            "appends records to a file, with size rotation and fsync on shutdown",
+        );
+}
+
+/// Renders the events of `batch` that pass `filter` into `out`; returns how many records.
+fn render(format: RecordFormat, batch: &EventBatch, filter: EventFilter, out: &mut Vec<u8>) -> u64 {
+    let mut n = 0;
+    for event in &batch.events {
+        if filter.accepts(event.event_type()) && format.write(event, out) {
+            n += 1;
+        }
+    }
+    n
+}

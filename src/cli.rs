@@ -1,0 +1,26 @@
+//! The command line: subcommands and their arguments.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// kobe — the Kraken OrderBook Engine: streams Kraken spot order books into pipelines.
+#[derive(Parser, Debug)]
+#[command(name = "kobe", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive such as
+    /// `kobe_core=debug`); `RUST_LOG` wins when set. Logs go to standard error.
+    #[arg(long, global = true, default_value = "info", env = "KOBE_LOG")]
+    pub log: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kobe's subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a pipeline file until its source ends or SIGINT/SIGTERM (validates first).
+    Run(cmd::run::Args),
+}
