@@ -192,6 +192,7 @@ fn pipeline_run(
             batch_size: 512,
             channel_capacity: 16,
         },
+        metrics: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -34,5 +34,19 @@ fn explore() {
     for c in cases {
         println!("----\n{}", errors(load(c)).join("\n"));
     }
-    println!("----\n{}", errors(load_with(GOOD, &["sinks.out.pool_size=many", "handlers[1].on_mismatch=what", "sinks.out.colour=red", "handlers[5].type=noop", "nope"], &[("KOBE_SOURCE__COUNT", "x"), ("KOBE_ENGINE__WORKERS", "0")])).join("\n"));
+    println!(
+        "----\n{}",
+        errors(load_with(
+            GOOD,
+            &[
+                "sinks.out.pool_size=many",
+                "handlers[1].on_mismatch=what",
+                "sinks.out.colour=red",
+                "handlers[5].type=noop",
+                "nope"
+            ],
+            &[("KOBE_SOURCE__COUNT", "x"), ("KOBE_ENGINE__WORKERS", "0")]
+        ))
+        .join("\n")
+    );
 }

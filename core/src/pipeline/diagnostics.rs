@@ -169,13 +169,19 @@ pub fn describe_kind(kind: &Kind) -> String {
             format!("expected {}, found {n} items", describe_expected(expected))
         }
         Kind::UnknownVariant(v, expected) => {
-            format!("unknown value `{v}`; expected one of: {}", expected.join(", "))
+            format!(
+                "unknown value `{v}`; expected one of: {}",
+                expected.join(", ")
+            )
         }
-        Kind::UnknownField(f, expected) if expected.is_empty() => {
+        Kind::UnknownField(f, []) => {
             format!("unknown field `{f}`; this component takes no options")
         }
         Kind::UnknownField(f, expected) => {
-            format!("unknown field `{f}`; expected one of: {}", expected.join(", "))
+            format!(
+                "unknown field `{f}`; expected one of: {}",
+                expected.join(", ")
+            )
         }
         Kind::MissingField(f) => format!("missing required field `{f}`"),
         Kind::DuplicateField(f) => format!("field `{f}` is given twice"),

@@ -319,7 +319,12 @@ fn lists_to_maps(value: Value, path: &ValuePath, lists: &mut HashSet<ValuePath>)
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, v)| (i.to_string(), lists_to_maps(v, &path.key(i.to_string()), lists)))
+                    .map(|(i, v)| {
+                        (
+                            i.to_string(),
+                            lists_to_maps(v, &path.key(i.to_string()), lists),
+                        )
+                    })
                     .collect(),
             )
         }
@@ -342,7 +347,9 @@ fn maps_to_lists(
                 .keys()
                 .filter_map(|k| k.parse::<usize>().ok())
                 .fold(0usize, |n, i| n.max(i + 1));
-            let original = (0..len).take_while(|i| d.contains_key(&i.to_string())).count();
+            let original = (0..len)
+                .take_while(|i| d.contains_key(&i.to_string()))
+                .count();
             let mut items: Vec<(usize, Value)> = Vec::new();
             for (k, v) in d {
                 match k.parse::<usize>() {

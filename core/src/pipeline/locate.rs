@@ -150,7 +150,10 @@ impl LocationIndex {
             match event {
                 Event::DocumentEnd => break,
                 Event::Scalar(ref s, ..) => {
-                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        key: key @ None, ..
+                    }) = stack.last_mut()
+                    {
                         // A mapping key, not a value.
                         *key = Some((s.to_string(), at));
                         continue;
@@ -158,14 +161,20 @@ impl LocationIndex {
                     index.node(&mut stack, at, None);
                 }
                 Event::Alias(_) => {
-                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        key: key @ None, ..
+                    }) = stack.last_mut()
+                    {
                         *key = Some(("*".to_string(), at));
                         continue;
                     }
                     index.node(&mut stack, at, None);
                 }
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        key: key @ None, ..
+                    }) = stack.last_mut()
+                    {
                         // A complex key: index nothing under it, but keep the nesting right.
                         *key = Some(("?".to_string(), at));
                         stack.push(Frame::Ignored);
@@ -298,9 +307,7 @@ mod tests {
     #[test]
     fn nearest_falls_back_to_the_closest_ancestor() {
         let idx = LocationIndex::build("sinks:\n  out:\n    type: file\n").unwrap();
-        let (found, _) = idx
-            .nearest(&p(&[k("sinks"), k("out"), k("path")]))
-            .unwrap();
+        let (found, _) = idx.nearest(&p(&[k("sinks"), k("out"), k("path")])).unwrap();
         assert_eq!(found.to_string(), "sinks.out");
     }
 }

@@ -244,7 +244,7 @@ impl Checker<'_> {
         &mut self,
         at: &ValuePath,
         options: &Value,
-        parse: impl Fn(&Value) -> Result<T, figment::Error>,
+        parse: impl Fn(&Value) -> Result<T, Box<figment::Error>>,
     ) -> Option<T> {
         match self.parse_rest(at, options, parse) {
             Some((v, true)) => Some(v),
@@ -260,7 +260,7 @@ impl Checker<'_> {
         &mut self,
         at: &ValuePath,
         options: &Value,
-        parse: impl Fn(&Value) -> Result<T, figment::Error>,
+        parse: impl Fn(&Value) -> Result<T, Box<figment::Error>>,
     ) -> Option<(T, bool)> {
         let mut current = options.clone();
         let mut removed: Vec<ValuePath> = Vec::new();
@@ -407,10 +407,7 @@ impl Checker<'_> {
         self.diags.is_empty().then_some(pipeline)
     }
 
-    fn source(
-        &mut self,
-        root: &Dict,
-    ) -> Option<(String, Box<dyn crate::component::SourceConfig>)> {
+    fn source(&mut self, root: &Dict) -> Option<(String, Box<dyn crate::component::SourceConfig>)> {
         let at = ValuePath::root().key("source");
         let Some(value) = root.get("source") else {
             if root.contains_key("sinks") {
@@ -438,7 +435,10 @@ impl Checker<'_> {
                 self.report(
                     &at,
                     Aim::Value,
-                    format!("expected a list of handlers, found {}", describe_value(other)),
+                    format!(
+                        "expected a list of handlers, found {}",
+                        describe_value(other)
+                    ),
                 );
                 return None;
             }
@@ -518,7 +518,9 @@ impl Checker<'_> {
 
     /// A sink's `events:` list; `Some(None)` when absent.
     fn events(&mut self, at: &ValuePath, value: &Value) -> Option<Option<EventFilter>> {
-        let types = self.parse_all(at, value, |v| v.deserialize::<Vec<EventType>>())?;
+        let types = self.parse_all(at, value, |v| {
+            v.deserialize::<Vec<EventType>>().map_err(Box::new)
+        })?;
         if types.is_empty() {
             self.report(
                 at,
@@ -536,7 +538,9 @@ impl Checker<'_> {
         let Some(value) = root.get("engine") else {
             return Some(defaults);
         };
-        let section = self.parse_all(&at, value, |v| v.deserialize::<EngineSection>())?;
+        let section = self.parse_all(&at, value, |v| {
+            v.deserialize::<EngineSection>().map_err(Box::new)
+        })?;
         let mut ok = true;
         for (name, n) in [
             ("batch_size", section.batch_size),
@@ -553,7 +557,11 @@ impl Checker<'_> {
                 .map(|n| n.get())
                 .unwrap_or(1),
             Some(Workers::Count(0)) => {
-                self.report(&at.key("workers"), Aim::Value, "must be at least 1 (or `auto`)");
+                self.report(
+                    &at.key("workers"),
+                    Aim::Value,
+                    "must be at least 1 (or `auto`)",
+                );
                 ok = false;
                 1
             }
@@ -574,7 +582,9 @@ impl Checker<'_> {
             None | Some(Value::Empty(..)) => return Some(None),
             Some(v) => v,
         };
-        let section = self.parse_all(&at, value, |v| v.deserialize::<MetricsSection>())?;
+        let section = self.parse_all(&at, value, |v| {
+            v.deserialize::<MetricsSection>().map_err(Box::new)
+        })?;
         match parse_socket_addr(&section.addr) {
             Some(addr) => Some(Some(MetricsOptions { addr })),
             None => {
@@ -634,7 +644,9 @@ impl<'de> Deserialize<'de> for Workers {
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Workers, E> {
                 match u64::try_from(n) {
                     Ok(n) => self.visit_u64(n),
-                    Err(_) => Err(E::custom("expected `auto` or a number of workers, found a negative number")),
+                    Err(_) => Err(E::custom(
+                        "expected `auto` or a number of workers, found a negative number",
+                    )),
                 }
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Workers, E> {
@@ -670,7 +682,10 @@ mod tests {
             parse_socket_addr("127.0.0.1:2112"),
             Some("127.0.0.1:2112".parse().unwrap())
         );
-        assert_eq!(parse_socket_addr("[::1]:80"), Some("[::1]:80".parse().unwrap()));
+        assert_eq!(
+            parse_socket_addr("[::1]:80"),
+            Some("[::1]:80".parse().unwrap())
+        );
         assert_eq!(parse_socket_addr("localhost:2112"), None);
         assert_eq!(parse_socket_addr("127.0.0.1"), None);
         assert_eq!(parse_socket_addr(":99999"), None);

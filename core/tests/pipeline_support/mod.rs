@@ -198,7 +198,13 @@ pub fn registry() -> Registry {
 
 /// Loads `text` as `t.yaml` with no overrides.
 pub fn load(text: &str) -> Result<Pipeline, Diagnostics> {
-    load_str(text, "t.yaml", &[], &EnvSource::Map(BTreeMap::new()), &registry())
+    load_str(
+        text,
+        "t.yaml",
+        &[],
+        &EnvSource::Map(BTreeMap::new()),
+        &registry(),
+    )
 }
 
 /// Loads `text` as `t.yaml` with `--set`s and environment variables.
