@@ -538,10 +538,10 @@ impl Checker<'_> {
         let Some(value) = root.get("engine") else {
             return Some(defaults);
         };
-        let section = self.parse_all(&at, value, |v| {
+        // The rules still run on what parsed, so one pass shows them too.
+        let (section, mut ok) = self.parse_rest(&at, value, |v| {
             v.deserialize::<EngineSection>().map_err(Box::new)
         })?;
-        let mut ok = true;
         for (name, n) in [
             ("batch_size", section.batch_size),
             ("channel_capacity", section.channel_capacity),

@@ -1,4 +1,5 @@
 //! Small components for the pipeline loading tests: configs with an integer, an enum, a nested
+#![allow(dead_code)] // Fields are read through `Debug` in the assertions.
 //! struct, a required field, a map keyed by symbol, and `validate()` rules.
 
 use std::collections::BTreeMap;
