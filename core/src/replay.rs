@@ -28,7 +28,9 @@ const READ_CHUNK: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// How fast a replay plays.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Pace {
     /// As fast as the pipeline takes the frames.
