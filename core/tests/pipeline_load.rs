@@ -160,7 +160,7 @@ fn structural_problems() {
     );
     assert_eq!(
         errors(load_text("- a\n- b\n")),
-        ["t.yaml:1:1: invalid YAML: a pipeline file is a map (source:, handlers:, sinks:), found a list"]
+        ["t.yaml:1:1: a pipeline file is a map (source:, handlers:, sinks:), found a list"]
     );
 }
 

@@ -165,8 +165,21 @@ fn one_line(doc: &str) -> String {
     doc.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Follows a `$ref` into `$defs`.
+/// Follows a `$ref` into `$defs`, and an optional value (`anyOf: [T, null]`) to its `T`.
 fn resolve<'a>(schema: &'a Value, defs: &'a Map<String, Value>) -> &'a Value {
+    for key in ["anyOf", "oneOf"] {
+        if let Some(variants) = schema.get(key).and_then(Value::as_array) {
+            let non_null: Vec<&Value> = variants
+                .iter()
+                .filter(|v| v.get("type").and_then(Value::as_str) != Some("null"))
+                .collect();
+            if let [only] = non_null[..] {
+                if variants.len() == 2 {
+                    return resolve(only, defs);
+                }
+            }
+        }
+    }
     match schema
         .get("$ref")
         .and_then(Value::as_str)
@@ -261,8 +274,8 @@ mod tests {
         depth: u16,
     }
 
-    /// A mode.
-    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// A mode (schemars shows a default only for types that serialize).
+    #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
     #[serde(rename_all = "snake_case")]
     #[allow(dead_code)]
     enum Mode {

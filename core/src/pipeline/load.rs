@@ -108,7 +108,7 @@ pub fn load_str(
                     at: e.at,
                 },
                 path: String::new(),
-                message: format!("invalid YAML: {}", e.message),
+                message: e.message,
             }]))
         }
     };

@@ -55,7 +55,7 @@ pub struct Document {
 pub fn parse_document(text: &str) -> Result<Document, SyntaxError> {
     let index = LocationIndex::build(text).map_err(|e| SyntaxError {
         at: Some(LineCol::from(e.marker())),
-        message: e.info().to_string(),
+        message: format!("invalid YAML: {}", e.info()),
     })?;
     let policy = if index.duplicates.is_empty() {
         DuplicateKeyPolicy::Error
@@ -68,7 +68,7 @@ pub fn parse_document(text: &str) -> Result<Document, SyntaxError> {
                 line: l.line() as usize,
                 col: l.column() as usize,
             }),
-            message: e.without_snippet().to_string(),
+            message: format!("invalid YAML: {}", e.without_snippet()),
         })?;
     let root = match value {
         None | Some(Value::Empty(..)) => Dict::new(),
