@@ -188,7 +188,7 @@ fn every_error_of_a_file_at_once() {
         &[
             "broken/many_errors.yaml:5:10: source.depth: 7 is not a Kraken book depth; expected one of 10, 25, 100, 500, 1000",
             "broken/many_errors.yaml:6:11: source.repeat: must be at least 1",
-            "broken/many_errors.yaml:9:11: handlers[1].type: unknown handler type `snapshotter`; known handler types: passthrough",
+            "broken/many_errors.yaml:9:11: handlers[1].type: unknown handler type `snapshotter`; known handler types: checksum, debug, passthrough, snapshot, update",
             "broken/many_errors.yaml:14:24: sinks.out.flush_interval_ms: must be at least 1",
             "broken/many_errors.yaml:16:12: engine.workers: expected `auto` or a number of workers, found a string (\"lots\")",
         ],
