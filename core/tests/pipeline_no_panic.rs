@@ -5,6 +5,7 @@ mod pipeline_support;
 
 use proptest::prelude::*;
 
+#[rustfmt::skip]
 const TOKENS: &[&str] = &[
     "source", "sinks", "handlers", "engine", "metrics", "type", "dummy", "mem", "check", "noop",
     "path", "count", "pace", "book", "depth", "precision", "BTC/USD", "events", "book_update",
