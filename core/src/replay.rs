@@ -238,7 +238,7 @@ impl Player {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
             let received = Timestamp::now();
-            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            while let Some(end) = memchr::memchr(b'\n', &buf) {
                 let line = buf.split_to(end + 1).freeze().slice(..end);
                 self.frame(line, received, cx).await?;
             }

@@ -84,20 +84,41 @@ impl Timestamp {
     /// Appends the RFC 3339 form with microseconds (`2026-08-02T10:00:00.123456Z`), the precision
     /// Kraken uses.
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        thread_local! {
+            // Records print the same second over and over; the calendar maths runs once per
+            // second and thread, the rest is six digits.
+            static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+        }
         let secs = self.0.div_euclid(1_000_000_000);
         let micros = self.0.rem_euclid(1_000_000_000) / 1000;
-        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, m, d) = civil_from_days(days);
+        let prefix = LAST_SECOND.with(|cache| {
+            let (cached, text) = cache.get();
+            if cached == secs {
+                return text;
+            }
+            let text = format_second(secs);
+            cache.set((secs, text));
+            text
+        });
         let mut buf = *b"0000-00-00T00:00:00.000000Z";
-        put(&mut buf[0..4], y as u64);
-        put(&mut buf[5..7], m as u64);
-        put(&mut buf[8..10], d as u64);
-        put(&mut buf[11..13], (sod / 3600) as u64);
-        put(&mut buf[14..16], (sod / 60 % 60) as u64);
-        put(&mut buf[17..19], (sod % 60) as u64);
+        buf[..19].copy_from_slice(&prefix);
         put(&mut buf[20..26], micros as u64);
         out.extend_from_slice(&buf);
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix second.
+fn format_second(secs: i64) -> [u8; 19] {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let mut buf = *b"0000-00-00T00:00:00";
+    put(&mut buf[0..4], y as u64);
+    put(&mut buf[5..7], m as u64);
+    put(&mut buf[8..10], d as u64);
+    put(&mut buf[11..13], (sod / 3600) as u64);
+    put(&mut buf[14..16], (sod / 60 % 60) as u64);
+    put(&mut buf[17..19], (sod % 60) as u64);
+    buf
 }
 
 fn put(dst: &mut [u8], mut v: u64) {

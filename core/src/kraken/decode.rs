@@ -129,7 +129,8 @@ impl<'a> Data<'a> {
         match self {
             Data::Missing => Err(DecodeError::Json(format!("{what} frame without `data`"))),
             Data::Raw(raw) => serde_json::from_str(raw.get()).map_err(DecodeError::json),
-            other => typed(other).ok_or_else(|| DecodeError::Json(format!("{what} frame with foreign `data`"))),
+            other => typed(other)
+                .ok_or_else(|| DecodeError::Json(format!("{what} frame with foreign `data`"))),
         }
     }
 }
