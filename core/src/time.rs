@@ -68,16 +68,25 @@ impl Timestamp {
             if digits == 0 {
                 return Err(err());
             }
-            for _ in digits..9 {
-                nanos *= 10;
-            }
+            const SCALE: [i64; 10] = [
+                1_000_000_000,
+                100_000_000,
+                10_000_000,
+                1_000_000,
+                100_000,
+                10_000,
+                1000,
+                100,
+                10,
+                1,
+            ];
+            nanos *= SCALE[digits.min(9)];
         }
         match &b[i..] {
             b"Z" | b"z" | b"+00:00" => {}
             _ => return Err(err()),
         }
-        let days = days_from_civil(year, month, day);
-        let secs = days * 86_400 + hour * 3600 + min * 60 + sec;
+        let secs = days_of(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
         Ok(Self(secs * 1_000_000_000 + nanos))
     }
 
@@ -119,6 +128,24 @@ fn format_second(secs: i64) -> [u8; 19] {
     put(&mut buf[14..16], (sod / 60 % 60) as u64);
     put(&mut buf[17..19], (sod % 60) as u64);
     buf
+}
+
+/// Days since the epoch of a date; frames carry the same date for hours, so the last one is
+/// remembered per thread.
+fn days_of(year: i64, month: i64, day: i64) -> i64 {
+    thread_local! {
+        static LAST_DATE: std::cell::Cell<(i64, i64)> = const { std::cell::Cell::new((-1, 0)) };
+    }
+    let key = year * 10_000 + month * 100 + day;
+    LAST_DATE.with(|cache| {
+        let (cached, days) = cache.get();
+        if cached == key {
+            return days;
+        }
+        let days = days_from_civil(year, month, day);
+        cache.set((key, days));
+        days
+    })
 }
 
 fn put(dst: &mut [u8], mut v: u64) {
