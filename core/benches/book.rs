@@ -52,10 +52,19 @@ fn corpus() -> Vec<Stream> {
             .as_object()
             .expect("precision")
             .iter()
-            .map(|(s, p)| (s.clone(), (p[0].as_u64().unwrap_or(0) as u8, p[1].as_u64().unwrap_or(0) as u8)))
+            .map(|(s, p)| {
+                (
+                    s.clone(),
+                    (
+                        p[0].as_u64().unwrap_or(0) as u8,
+                        p[1].as_u64().unwrap_or(0) as u8,
+                    ),
+                )
+            })
             .collect();
-        let text = std::fs::read_to_string(format!("{FIXTURES}/{}", f["file"].as_str().unwrap_or("")))
-            .expect("fixture");
+        let text =
+            std::fs::read_to_string(format!("{FIXTURES}/{}", f["file"].as_str().unwrap_or("")))
+                .expect("fixture");
         let mut events: Vec<Event> = Vec::new();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             decode_frame(line, Timestamp(0), &mut events).expect("decodes");
@@ -102,7 +111,13 @@ struct Naive {
 
 impl Naive {
     fn new(depth: usize, pp: u8, qp: u8) -> Self {
-        Self { depth, pp, qp, bids: BTreeMap::new(), asks: BTreeMap::new() }
+        Self {
+            depth,
+            pp,
+            qp,
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+        }
     }
 
     fn apply(&mut self, snapshot: bool, bids: &[Level], asks: &[Level]) {
@@ -130,9 +145,19 @@ impl Naive {
     }
 
     fn checksum(&self) -> u32 {
-        let digits = |d: Decimal| d.to_string().replace('.', "").trim_start_matches('0').to_string();
+        let digits = |d: Decimal| {
+            d.to_string()
+                .replace('.', "")
+                .trim_start_matches('0')
+                .to_string()
+        };
         let mut s = String::new();
-        for (p, q) in self.asks.iter().take(10).chain(self.bids.iter().rev().take(10)) {
+        for (p, q) in self
+            .asks
+            .iter()
+            .take(10)
+            .chain(self.bids.iter().rev().take(10))
+        {
             s += &digits(Decimal::new(*p, self.pp).expect("scale"));
             s += &digits(*q);
         }
@@ -205,12 +230,21 @@ fn synthetic(depth: usize, updates: usize, seed: u64) -> Vec<Msg> {
         checksum: None,
     }];
     for _ in 0..updates {
-        let mut m = Msg { snapshot: false, bids: Vec::new(), asks: Vec::new(), checksum: Some(0) };
+        let mut m = Msg {
+            snapshot: false,
+            bids: Vec::new(),
+            asks: Vec::new(),
+            checksum: Some(0),
+        };
         for _ in 0..rng.random_range(1..=3) {
             let s = rng.random_range(0..2usize);
             let len = sides[s].len();
             let top = len.min(10);
-            let rank = if rng.random_bool(0.8) { rng.random_range(0..top) } else { rng.random_range(0..len) };
+            let rank = if rng.random_bool(0.8) {
+                rng.random_range(0..top)
+            } else {
+                rng.random_range(0..len)
+            };
             let price = if s == 0 {
                 *sides[0].iter().rev().nth(rank).expect("rank").0
             } else {
@@ -221,7 +255,11 @@ fn synthetic(depth: usize, updates: usize, seed: u64) -> Vec<Msg> {
                 0 if len > 1 => {
                     sides[s].remove(&price);
                     out.push(lv(price, 0));
-                    let worst = if s == 0 { *sides[0].keys().next().expect("worst") - 10 } else { *sides[1].keys().next_back().expect("worst") + 10 };
+                    let worst = if s == 0 {
+                        *sides[0].keys().next().expect("worst") - 10
+                    } else {
+                        *sides[1].keys().next_back().expect("worst") + 10
+                    };
                     sides[s].insert(worst, 7);
                     out.push(lv(worst, 7));
                 }
@@ -232,7 +270,11 @@ fn synthetic(depth: usize, updates: usize, seed: u64) -> Vec<Msg> {
                         out.push(lv(p, 5));
                         // The worst level leaves the window: Kraken sends no delete for it.
                         while sides[s].len() > depth {
-                            if s == 0 { sides[0].pop_first(); } else { sides[1].pop_last(); }
+                            if s == 0 {
+                                sides[0].pop_first();
+                            } else {
+                                sides[1].pop_last();
+                            }
                         }
                     }
                 }
@@ -310,7 +352,10 @@ fn main() {
     println!("  ratio naive/kobe       {:8.1}x", naive_ns / book_ns);
     println!();
     println!("synthetic Kraken-like stream, apply + checksum, ns/message (lower is better)");
-    println!("{:>6} {:>10} {:>10} {:>10} {:>10} {:>10}", "depth", "deque", "vec-best1", "vec-bestN", "btree", "naive");
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "depth", "deque", "vec-best1", "vec-bestN", "btree", "naive"
+    );
     for depth in [10usize, 25, 100, 500, 1000] {
         let mut msgs = synthetic(depth, 200_000, depth as u64);
         let reps = 3;

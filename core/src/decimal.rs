@@ -199,7 +199,11 @@ impl Digits {
             if self.count == 19 {
                 self.wide = u128::from(self.narrow);
             }
-            match self.wide.checked_mul(10).and_then(|w| w.checked_add(u128::from(d))) {
+            match self
+                .wide
+                .checked_mul(10)
+                .and_then(|w| w.checked_add(u128::from(d)))
+            {
                 Some(w) => self.wide = w,
                 None => self.overflow = true,
             }
@@ -411,7 +415,10 @@ mod tests {
         assert_eq!(d("1.23e1"), (123, 1));
         assert_eq!(d("1.50e-17"), (15, 18));
         assert_eq!(d("2.5E-3"), (25, 4));
-        assert_eq!(Decimal::parse("5.325e-05").unwrap().to_string(), "0.00005325");
+        assert_eq!(
+            Decimal::parse("5.325e-05").unwrap().to_string(),
+            "0.00005325"
+        );
     }
 
     #[test]
@@ -425,7 +432,10 @@ mod tests {
             Err(DecimalError::TooPrecise { .. })
         ));
         // Trailing zeros past 18 digits carry no information and are dropped.
-        assert_eq!(d("0.10000000000000000000000"), (100_000_000_000_000_000, 18));
+        assert_eq!(
+            d("0.10000000000000000000000"),
+            (100_000_000_000_000_000, 18)
+        );
         assert!(matches!(
             Decimal::parse_at("45283.55", 1),
             Err(DecimalError::TooPrecise { scale: 1, .. })
@@ -451,7 +461,11 @@ mod tests {
     #[test]
     fn overflow_is_reported_not_wrapped() {
         assert_eq!(d(&u128::MAX.to_string()), (u128::MAX, 0));
-        for big in ["340282366920938463463374607431768211456", "1e39", "1e100000"] {
+        for big in [
+            "340282366920938463463374607431768211456",
+            "1e39",
+            "1e100000",
+        ] {
             assert!(
                 matches!(Decimal::parse(big), Err(DecimalError::Overflow { .. })),
                 "{big}"
@@ -469,7 +483,10 @@ mod tests {
     #[test]
     fn errors_name_the_text() {
         let e = Decimal::parse("12x").unwrap_err();
-        assert_eq!(e.to_string(), "\"12x\" is not a non-negative decimal number");
+        assert_eq!(
+            e.to_string(),
+            "\"12x\" is not a non-negative decimal number"
+        );
         let long = "9".repeat(200);
         match Decimal::parse(&long).unwrap_err() {
             DecimalError::Overflow { text, .. } => assert_eq!(text.len(), 64),

@@ -67,11 +67,12 @@ fn levels(max: usize, prices: u128) -> impl Strategy<Value = Vec<(u128, u128)>> 
 
 fn msgs(depth: usize) -> impl Strategy<Value = Vec<Msg>> {
     let prices = (depth as u128 * 3).max(30);
-    let snapshot = (levels(depth + 20, prices), levels(depth + 20, prices)).prop_map(|(b, a)| Msg {
-        snapshot: true,
-        bids: b,
-        asks: a,
-    });
+    let snapshot =
+        (levels(depth + 20, prices), levels(depth + 20, prices)).prop_map(|(b, a)| Msg {
+            snapshot: true,
+            bids: b,
+            asks: a,
+        });
     let update = (levels(12, prices), levels(12, prices)).prop_map(|(b, a)| Msg {
         snapshot: false,
         bids: b,
@@ -111,10 +112,16 @@ fn check<S: SideStore>(depth: usize, pp: u8, qp: u8, ms: &[Msg]) -> Result<(), T
     let mut book = OrderBook::<S>::with_sides(depth, pp, qp);
     let mut naive = Naive::default();
     for (i, m) in ms.iter().enumerate() {
-        let mut bids: Vec<Level> =
-            m.bids.iter().map(|&(p, q)| level(p, q, pp, qp, i % 2 == 0)).collect();
-        let mut asks: Vec<Level> =
-            m.asks.iter().map(|&(p, q)| level(p, q, pp, qp, i % 3 == 0)).collect();
+        let mut bids: Vec<Level> = m
+            .bids
+            .iter()
+            .map(|&(p, q)| level(p, q, pp, qp, i % 2 == 0))
+            .collect();
+        let mut asks: Vec<Level> = m
+            .asks
+            .iter()
+            .map(|&(p, q)| level(p, q, pp, qp, i % 3 == 0))
+            .collect();
         if m.snapshot {
             naive = Naive::default();
             book.apply_snapshot(&mut bids, &mut asks).unwrap();
@@ -122,13 +129,24 @@ fn check<S: SideStore>(depth: usize, pp: u8, qp: u8, ms: &[Msg]) -> Result<(), T
             book.apply_update(&mut bids, &mut asks).unwrap();
         }
         naive.apply(depth, &m.bids, &m.asks);
-        let got_bids: Pairs = book.bids().map(|l| (l.price.mantissa(), l.qty.mantissa())).collect();
-        let got_asks: Pairs = book.asks().map(|l| (l.price.mantissa(), l.qty.mantissa())).collect();
+        let got_bids: Pairs = book
+            .bids()
+            .map(|l| (l.price.mantissa(), l.qty.mantissa()))
+            .collect();
+        let got_asks: Pairs = book
+            .asks()
+            .map(|l| (l.price.mantissa(), l.qty.mantissa()))
+            .collect();
         let want_bids: Pairs = naive.bids.iter().rev().map(|(&p, &q)| (p, q)).collect();
         let want_asks: Pairs = naive.asks.iter().map(|(&p, &q)| (p, q)).collect();
         prop_assert_eq!(got_bids, want_bids, "bids after message {}", i);
         prop_assert_eq!(got_asks, want_asks, "asks after message {}", i);
-        prop_assert_eq!(book.checksum(), naive.checksum(), "checksum after message {}", i);
+        prop_assert_eq!(
+            book.checksum(),
+            naive.checksum(),
+            "checksum after message {}",
+            i
+        );
     }
     Ok(())
 }

@@ -62,7 +62,13 @@ fn book_data(event: &mut Event) -> Option<(&mut kobe_core::event::BookData, bool
 }
 
 impl Checksum {
-    fn mismatch(&mut self, symbol: Symbol, expected: u32, computed: u32, cx: &mut HandlerContext<'_>) {
+    fn mismatch(
+        &mut self,
+        symbol: Symbol,
+        expected: u32,
+        computed: u32,
+        cx: &mut HandlerContext<'_>,
+    ) {
         tracing::warn!(%symbol, expected, computed, on_mismatch = ?self.on_mismatch, "book checksum mismatch");
         self.suppressed.insert(symbol);
         cx.books.invalidate(&symbol);

@@ -196,6 +196,10 @@ fn log_summary(level: LogLevel, shard: usize, s: &Summary, last: bool) {
         mismatches = s.stats.mismatches,
         resyncs = s.stats.resyncs,
         "{}",
-        if last { "final book summary" } else { "book summary" }
+        if last {
+            "final book summary"
+        } else {
+            "book summary"
+        }
     );
 }

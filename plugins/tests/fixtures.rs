@@ -21,9 +21,10 @@ struct Fixture {
 }
 
 fn v2_fixtures() -> Vec<Fixture> {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/manifest.json")).unwrap())
-            .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{FIXTURES}/manifest.json")).unwrap(),
+    )
+    .unwrap();
     manifest["fixtures"]
         .as_array()
         .unwrap()
@@ -65,7 +66,12 @@ fn decode_file(file: &str) -> Vec<Event> {
 
 /// (verified, failed, mismatch events, control requests) for one file at one batch size.
 fn replay(f: &Fixture, events: &[Event], batch: usize) -> (usize, usize, usize, usize) {
-    let mut shard = Shard::with(f.depth, f.hints.clone(), UpdateConfig::default(), OnMismatch::Resync);
+    let mut shard = Shard::with(
+        f.depth,
+        f.hints.clone(),
+        UpdateConfig::default(),
+        OnMismatch::Resync,
+    );
     let (mut ok, mut bad, mut mismatches) = (0, 0, 0);
     for chunk in events.chunks(batch) {
         let out = shard.run(chunk.to_vec());
@@ -88,13 +94,20 @@ fn replay(f: &Fixture, events: &[Event], batch: usize) -> (usize, usize, usize, 
 fn every_v2_fixture_checksum_verifies_in_every_batching() {
     let fixtures = v2_fixtures();
     assert_eq!(fixtures.len(), 18, "manifest lists 18 v2 files");
-    assert!(fixtures.iter().any(|f| f.file.starts_with("other-channels/")));
+    assert!(fixtures
+        .iter()
+        .any(|f| f.file.starts_with("other-channels/")));
     for batch in [1, 7, 64, usize::MAX] {
         let mut total = 0;
         for f in &fixtures {
             let events = decode_file(&f.file);
             let (ok, bad, mismatches, control) = replay(f, &events, batch.min(events.len().max(1)));
-            assert_eq!((bad, mismatches, control), (0, 0, 0), "{} (batch {batch})", f.file);
+            assert_eq!(
+                (bad, mismatches, control),
+                (0, 0, 0),
+                "{} (batch {batch})",
+                f.file
+            );
             let expected = events
                 .iter()
                 .filter(|e| matches!(&e.kind, EventKind::BookSnapshot(d) | EventKind::BookUpdate(d) if d.checksum.is_some()))
@@ -129,11 +142,19 @@ fn float_reserialised_files_verify_and_come_out_at_the_instrument_precision() {
         let events = decode_file(file);
         // The wire has `0.1` and `5.325e-05` style tokens: several scales.
         assert!(scales(&events).len() > 1, "{file}");
-        let mut shard =
-            Shard::with(f.depth, f.hints.clone(), UpdateConfig::default(), OnMismatch::Resync);
+        let mut shard = Shard::with(
+            f.depth,
+            f.hints.clone(),
+            UpdateConfig::default(),
+            OnMismatch::Resync,
+        );
         let out = shard.run(events);
         assert!(oks(&out).iter().all(|r| *r == Some(true)), "{file}");
         // Records print the instrument's exact digits: BTC/USD is 1 / 8.
-        assert_eq!(scales(&out).into_iter().collect::<Vec<_>>(), [(1, 8)], "{file}");
+        assert_eq!(
+            scales(&out).into_iter().collect::<Vec<_>>(),
+            [(1, 8)],
+            "{file}"
+        );
     }
 }

@@ -48,7 +48,11 @@ fn depth_1000_books_verify_and_truncate() {
     let mut shard = Shard::new(10);
     let bids = deep_levels(1000, 50_000, -1, "1.00000000");
     let asks = deep_levels(1000, 60_000, 1, "2.00000000");
-    let mut batch = vec![x.ack(), x.instrument(), x.snapshot(&refs(&bids), &refs(&asks))];
+    let mut batch = vec![
+        x.ack(),
+        x.instrument(),
+        x.snapshot(&refs(&bids), &refs(&asks)),
+    ];
     // New best levels push the worst out of the window on both sides.
     for i in 0..50 {
         let b = format!("{}.5", 50_000 + i);
@@ -68,10 +72,18 @@ fn deleting_an_unknown_price_and_repeating_a_price_verify() {
     let mut shard = Shard::new(10);
     let out = shard.run(vec![
         x.instrument(),
-        x.snapshot(&[("100.0", "1.00000000"), ("99.0", "1.00000000")], &[("101.0", "1.00000000")]),
+        x.snapshot(
+            &[("100.0", "1.00000000"), ("99.0", "1.00000000")],
+            &[("101.0", "1.00000000")],
+        ),
         x.update(&[("98.0", "0.00000000")], &[]),
         x.update(
-            &[("99.5", "1.00000000"), ("99.5", "2.00000000"), ("99.0", "0.00000000"), ("99.0", "3.00000000")],
+            &[
+                ("99.5", "1.00000000"),
+                ("99.5", "2.00000000"),
+                ("99.0", "0.00000000"),
+                ("99.0", "3.00000000"),
+            ],
             &[],
         ),
     ]);
@@ -83,7 +95,10 @@ fn deleting_an_unknown_price_and_repeating_a_price_verify() {
         .bids()
         .map(|l| format!("{}@{}", l.price, l.qty))
         .collect();
-    assert_eq!(levels, ["100.0@1.00000000", "99.5@2.00000000", "99.0@3.00000000"]);
+    assert_eq!(
+        levels,
+        ["100.0@1.00000000", "99.5@2.00000000", "99.0@3.00000000"]
+    );
 }
 
 /// Twenty levels a side in a depth-25 book, where the engine misses a change at rank 15: the
@@ -93,8 +108,12 @@ fn corruption_is_caught_when_it_enters_the_checksum_and_isolated_until_a_snapsho
     let mut x = Exchange::new("MINA/GBP", 25, 4, 8);
     let mut y = Exchange::new("ETH/USD", 10, 2, 8);
     let mut shard = Shard::new(25);
-    let bids: Vec<(String, String)> = (0..20).map(|i| (format!("0.{}", 3000 - i), "1.00000000".into())).collect();
-    let asks: Vec<(String, String)> = (0..20).map(|i| (format!("0.{}", 4000 + i), "1.00000000".into())).collect();
+    let bids: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("0.{}", 3000 - i), "1.00000000".into()))
+        .collect();
+    let asks: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("0.{}", 4000 + i), "1.00000000".into()))
+        .collect();
     let mut batch = vec![
         x.instrument(),
         y.instrument(),
@@ -102,16 +121,22 @@ fn corruption_is_caught_when_it_enters_the_checksum_and_isolated_until_a_snapsho
         y.snapshot(&[("10.00", "1.00000000")], &[]),
     ];
     x.lose_update(&[("0.2985", "9.00000000")], &[]); // rank 15 of the bids
-    // Each delete of the best bid moves 0.2985 one rank up; it enters the top 10 at the 6th.
+                                                     // Each delete of the best bid moves 0.2985 one rank up; it enters the top 10 at the 6th.
     for i in 0..6 {
         batch.push(x.update(&[(&format!("0.{}", 3000 - i), "0.00000000")], &[]));
         batch.push(y.update(&[(&format!("{}.00", 11 + i), "1.00000000")], &[]));
     }
     let out = shard.run(batch);
     let t = trace(&out);
-    let mismatch_at = t.iter().position(|l| l == "checksum_mismatch MINA/GBP").unwrap();
+    let mismatch_at = t
+        .iter()
+        .position(|l| l == "checksum_mismatch MINA/GBP")
+        .unwrap();
     // The 6th MINA update (the 11th book event after the 2 snapshots... index by trace):
-    let mina_updates_before = t[..mismatch_at].iter().filter(|l| *l == "book_update MINA/GBP").count();
+    let mina_updates_before = t[..mismatch_at]
+        .iter()
+        .filter(|l| *l == "book_update MINA/GBP")
+        .count();
     assert_eq!(mina_updates_before, 6, "{t:#?}");
     assert_eq!(t[mismatch_at - 1], "book_update MINA/GBP");
     match &out[mismatch_at].kind {
@@ -123,11 +148,18 @@ fn corruption_is_caught_when_it_enters_the_checksum_and_isolated_until_a_snapsho
     }
     assert_eq!(
         shard.control,
-        [ControlRequest::Resync { symbol: x.symbol, reason: ResetReason::Resync }]
+        [ControlRequest::Resync {
+            symbol: x.symbol,
+            reason: ResetReason::Resync
+        }]
     );
     assert_eq!(shard.books.stats.mismatches, 1);
     // The other symbol is untouched: every one of its checksums verified.
-    let eth: Vec<_> = out.iter().filter(|e| e.symbol == Some(y.symbol)).cloned().collect();
+    let eth: Vec<_> = out
+        .iter()
+        .filter(|e| e.symbol == Some(y.symbol))
+        .cloned()
+        .collect();
     assert_eq!(oks(&eth), vec![Some(true); 7]);
 
     // Next batch: MINA updates are dropped until the fresh snapshot; then it verifies again.
@@ -140,7 +172,11 @@ fn corruption_is_caught_when_it_enters_the_checksum_and_isolated_until_a_snapsho
     ]);
     assert_eq!(
         trace(&out),
-        ["book_update ETH/USD", "book_snapshot MINA/GBP", "book_update MINA/GBP"]
+        [
+            "book_update ETH/USD",
+            "book_snapshot MINA/GBP",
+            "book_update MINA/GBP"
+        ]
     );
     assert_eq!(oks(&out), vec![Some(true); 3]);
     assert!(shard.control.is_empty());
@@ -150,7 +186,12 @@ fn corruption_is_caught_when_it_enters_the_checksum_and_isolated_until_a_snapsho
 #[test]
 fn later_book_events_of_a_mismatched_symbol_are_dropped_in_the_same_batch() {
     let mut x = Exchange::new("BTC/USD", 10, 1, 8);
-    let mut shard = Shard::with(10, HashMap::new(), UpdateConfig { top: Some(2) }, OnMismatch::Reconnect);
+    let mut shard = Shard::with(
+        10,
+        HashMap::new(),
+        UpdateConfig { top: Some(2) },
+        OnMismatch::Reconnect,
+    );
     let snap = x.snapshot(&[("100.0", "1.00000000")], &[("101.0", "1.00000000")]);
     x.lose_update(&[("100.0", "2.00000000")], &[]);
     let bad = x.update(&[("99.0", "1.00000000")], &[]);
@@ -172,8 +213,14 @@ fn later_book_events_of_a_mismatched_symbol_are_dropped_in_the_same_batch() {
         ]
     );
     assert_eq!(oks(&out), [Some(true), Some(false), Some(true), Some(true)]);
-    assert_eq!(shard.control, [ControlRequest::Reconnect { symbol: x.symbol }]);
-    assert!(shard.books.book(&x.symbol).is_some(), "valid again after the fresh snapshot");
+    assert_eq!(
+        shard.control,
+        [ControlRequest::Reconnect { symbol: x.symbol }]
+    );
+    assert!(
+        shard.books.book(&x.symbol).is_some(),
+        "valid again after the fresh snapshot"
+    );
 }
 
 #[test]
@@ -196,7 +243,10 @@ fn a_resubscription_inside_one_batch_applies_in_order() {
     // Old subscription's update, unsubscribe, resubscribe, fresh snapshot, update: one batch.
     let mut x = Exchange::new("BTC/USD", 10, 1, 8);
     let mut shard = Shard::new(10);
-    let first = shard.run(vec![x.instrument(), x.snapshot(&[("100.0", "1.00000000")], &[])]);
+    let first = shard.run(vec![
+        x.instrument(),
+        x.snapshot(&[("100.0", "1.00000000")], &[]),
+    ]);
     assert_eq!(oks(&first), [Some(true)]);
     let out = shard.run(vec![
         x.update(&[("99.0", "1.00000000")], &[]),
@@ -215,7 +265,10 @@ fn a_resubscription_inside_one_batch_applies_in_order() {
 fn instrument_precision_change_drops_the_book_and_resyncs() {
     let mut x = Exchange::new("BTC/USD", 10, 1, 8);
     let mut shard = Shard::new(10);
-    shard.run(vec![x.instrument(), x.snapshot(&[("100.0", "1.00000000")], &[])]);
+    shard.run(vec![
+        x.instrument(),
+        x.snapshot(&[("100.0", "1.00000000")], &[]),
+    ]);
     let out = shard.run(vec![
         instrument(x.symbol, 2, 8),
         x.update(&[("99.0", "1.00000000")], &[]),
@@ -223,7 +276,10 @@ fn instrument_precision_change_drops_the_book_and_resyncs() {
     assert_eq!(trace(&out), ["instrument BTC/USD"]);
     assert_eq!(
         shard.control,
-        [ControlRequest::Resync { symbol: x.symbol, reason: ResetReason::PrecisionChange }]
+        [ControlRequest::Resync {
+            symbol: x.symbol,
+            reason: ResetReason::PrecisionChange
+        }]
     );
     assert!(shard.books.get(&x.symbol).unwrap().book.is_none());
 }
@@ -231,7 +287,13 @@ fn instrument_precision_change_drops_the_book_and_resyncs() {
 #[test]
 fn levels_are_rewritten_at_the_instrument_precision() {
     let mut hints = HashMap::new();
-    hints.insert(sym("BTC/USD"), InstrumentInfo { price_precision: 1, qty_precision: 8 });
+    hints.insert(
+        sym("BTC/USD"),
+        InstrumentInfo {
+            price_precision: 1,
+            qty_precision: 8,
+        },
+    );
     let mut shard = Shard::with(10, hints, UpdateConfig::default(), OnMismatch::Resync);
     let mut x = Exchange::new("BTC/USD", 10, 1, 8);
     // Re-serialised through floats, as some tools do; the checksum is the exchange's.
@@ -240,10 +302,14 @@ fn levels_are_rewritten_at_the_instrument_precision() {
         x.update(&[("45283.0", "1e-08")], &[]),
     ]);
     assert_eq!(oks(&out), [Some(true), Some(true)]);
-    let EventKind::BookSnapshot(d) = &out[0].kind else { panic!() };
+    let EventKind::BookSnapshot(d) = &out[0].kind else {
+        panic!()
+    };
     assert_eq!(d.bids[0].qty.to_string(), "0.10000000");
     assert_eq!(d.asks[0].qty.to_string(), "0.00005325");
-    let EventKind::BookUpdate(d) = &out[1].kind else { panic!() };
+    let EventKind::BookUpdate(d) = &out[1].kind else {
+        panic!()
+    };
     assert_eq!(d.bids[0].price.to_string(), "45283.0");
     assert_eq!(d.bids[0].qty.to_string(), "0.00000001");
 }
@@ -263,7 +329,13 @@ fn without_instrument_or_hints_the_tokens_set_the_precision() {
     let out = shard.run(vec![finer.update(&[("0.0085", "1.00000000")], &[])]);
     assert!(out.is_empty());
     assert_eq!(shard.books.stats.precision_errors, 1);
-    assert!(matches!(shard.control[..], [ControlRequest::Resync { reason: ResetReason::PrecisionChange, .. }]));
+    assert!(matches!(
+        shard.control[..],
+        [ControlRequest::Resync {
+            reason: ResetReason::PrecisionChange,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -279,7 +351,9 @@ fn updates_without_a_book_are_dropped_and_counted() {
     let reset = kobe_core::Event::new(
         Some(x.symbol),
         kobe_core::Timestamp(2),
-        EventKind::BookReset { reason: ResetReason::Reconnect },
+        EventKind::BookReset {
+            reason: ResetReason::Reconnect,
+        },
     );
     let out = shard.run(vec![reset, x.update(&[("99.0", "1.00000000")], &[])]);
     assert_eq!(trace(&out), ["book_reset BTC/USD"]);
@@ -288,13 +362,23 @@ fn updates_without_a_book_are_dropped_and_counted() {
 #[test]
 fn book_top_follows_each_update_with_the_best_levels() {
     let mut x = Exchange::new("BTC/USD", 10, 1, 8);
-    let mut shard = Shard::with(10, HashMap::new(), UpdateConfig { top: Some(1) }, OnMismatch::Resync);
+    let mut shard = Shard::with(
+        10,
+        HashMap::new(),
+        UpdateConfig { top: Some(1) },
+        OnMismatch::Resync,
+    );
     let out = shard.run(vec![
         x.instrument(),
-        x.snapshot(&[("100.0", "1.00000000"), ("99.0", "1.00000000")], &[("101.0", "1.00000000")]),
+        x.snapshot(
+            &[("100.0", "1.00000000"), ("99.0", "1.00000000")],
+            &[("101.0", "1.00000000")],
+        ),
         x.update(&[("100.5", "2.00000000")], &[]),
     ]);
-    let EventKind::BookTop(top) = &out[3].kind else { panic!("{:?}", trace(&out)) };
+    let EventKind::BookTop(top) = &out[3].kind else {
+        panic!("{:?}", trace(&out))
+    };
     assert_eq!(top.bids.len(), 1);
     assert_eq!(top.bids[0].price.to_string(), "100.5");
     assert_eq!(top.asks[0].price.to_string(), "101.0");
@@ -308,7 +392,12 @@ fn configs_validate_and_refuse_unknown_fields() {
         serde_json::from_str(r#"{"every":0,"summary_interval":100000,"level":"warn"}"#).unwrap();
     let paths: Vec<String> = debug.validate().into_iter().map(|e| e.path).collect();
     assert_eq!(paths, ["every", "summary_interval"]);
-    assert!(serde_json::from_str::<kobe_plugins::checksum::ChecksumConfig>(r#"{"on_mismatch":"explode"}"#).is_err());
+    assert!(
+        serde_json::from_str::<kobe_plugins::checksum::ChecksumConfig>(
+            r#"{"on_mismatch":"explode"}"#
+        )
+        .is_err()
+    );
     assert!(serde_json::from_str::<kobe_plugins::snapshot::SnapshotConfig>(r#"{"x":1}"#).is_err());
     let c: kobe_plugins::checksum::ChecksumConfig = serde_json::from_str("{}").unwrap();
     assert_eq!(c.on_mismatch, OnMismatch::Resync);

@@ -6,7 +6,7 @@ pub mod side;
 mod store;
 
 pub use checksum::CHECKSUM_LEVELS;
-pub use store::{BookStats, BookState, BookStore, Outcome, UpdateSeen};
+pub use store::{BookState, BookStats, BookStore, Outcome, UpdateSeen};
 
 use crate::decimal::Decimal;
 use crate::event::Level;

@@ -46,10 +46,16 @@ fn kraken_documented_example_gives_3310070434() {
 #[test]
 fn thin_book_checksums_only_the_levels_it_has() {
     let mut book = OrderBook::new(10, 1, 8);
-    book.apply_snapshot(&mut [lv("100.0", "1.00000000")], &mut [lv("100.5", "0.00100000")])
-        .unwrap();
+    book.apply_snapshot(
+        &mut [lv("100.0", "1.00000000")],
+        &mut [lv("100.5", "0.00100000")],
+    )
+    .unwrap();
     // asks first, then bids; "0.00100000" -> 100000 (leading zeros stripped).
-    assert_eq!(book.checksum(), crc_of(concat!("1005100000", "1000100000000")));
+    assert_eq!(
+        book.checksum(),
+        crc_of(concat!("1005100000", "1000100000000"))
+    );
 }
 
 #[test]
@@ -73,7 +79,8 @@ fn update_rules_delete_unknown_repeat_and_truncate() {
     // Truncation happens after the whole message: 8.0 is still there when 10.0 goes.
     assert_eq!(text(book.bids()), ["9.5@3.00", "9.0@1.00", "8.0@1.00"]);
     assert_eq!(text(book.asks()), ["11.0@1.00", "12.0@1.00", "13.0@1.00"]);
-    book.apply_update(&mut [lv("20.0", "1.00")], &mut []).unwrap();
+    book.apply_update(&mut [lv("20.0", "1.00")], &mut [])
+        .unwrap();
     // A crossing bid is kept: the book is never uncrossed mid-message (or at all).
     assert_eq!(text(book.bids()), ["20.0@1.00", "9.5@3.00", "9.0@1.00"]);
 }
@@ -121,11 +128,25 @@ fn checksum_cache_follows_inserts_and_deletes_in_the_top() {
     let mut asks: Vec<Level> = (100..125).map(|p| lv(&p.to_string(), "1")).collect();
     book.apply_snapshot(&mut [], &mut asks).unwrap();
     book.checksum();
-    book.apply_update(&mut [], &mut [lv("99", "5"), lv("103", "0"), lv("104", "7")])
-        .unwrap();
+    book.apply_update(
+        &mut [],
+        &mut [lv("99", "5"), lv("103", "0"), lv("104", "7")],
+    )
+    .unwrap();
     let expected: String = [99, 100, 101, 102, 104, 105, 106, 107, 108, 109]
         .iter()
-        .map(|&p| format!("{p}{}", if p == 99 { 5 } else if p == 104 { 7 } else { 1 }))
+        .map(|&p| {
+            format!(
+                "{p}{}",
+                if p == 99 {
+                    5
+                } else if p == 104 {
+                    7
+                } else {
+                    1
+                }
+            )
+        })
         .collect();
     assert_eq!(book.checksum(), crc_of(&expected));
 }

@@ -71,18 +71,31 @@ impl Exchange {
     /// The documented algorithm, on text.
     pub fn checksum(&self) -> u32 {
         let digits = |t: &str, scale: u8| {
-            let s = Decimal::parse_at(t, scale).unwrap().to_string().replace('.', "");
+            let s = Decimal::parse_at(t, scale)
+                .unwrap()
+                .to_string()
+                .replace('.', "");
             s.trim_start_matches('0').to_string()
         };
         let mut s = String::new();
-        for (p, q) in self.asks.values().take(10).chain(self.bids.values().rev().take(10)) {
+        for (p, q) in self
+            .asks
+            .values()
+            .take(10)
+            .chain(self.bids.values().rev().take(10))
+        {
             s += &digits(p, self.pp);
             s += &digits(q, self.qp);
         }
         crc32fast::hash(s.as_bytes())
     }
 
-    fn event(&self, kind: fn(BookData) -> EventKind, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> Event {
+    fn event(
+        &self,
+        kind: fn(BookData) -> EventKind,
+        bids: &[(&str, &str)],
+        asks: &[(&str, &str)],
+    ) -> Event {
         let levels = |l: &[(&str, &str)]| l.iter().map(|(p, q)| lv(p, q)).collect();
         let data = BookData {
             bids: levels(bids),
@@ -111,7 +124,11 @@ impl Exchange {
     }
 
     pub fn ack(&self) -> Event {
-        ack(self.symbol, SubscriptionMethod::Subscribe, Some(self.depth as u16))
+        ack(
+            self.symbol,
+            SubscriptionMethod::Subscribe,
+            Some(self.depth as u16),
+        )
     }
 
     pub fn instrument(&self) -> Event {
@@ -153,7 +170,12 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(default_depth: usize) -> Self {
-        Self::with(default_depth, HashMap::new(), UpdateConfig::default(), OnMismatch::Resync)
+        Self::with(
+            default_depth,
+            HashMap::new(),
+            UpdateConfig::default(),
+            OnMismatch::Resync,
+        )
     }
 
     pub fn with(
