@@ -19,6 +19,38 @@ use kobe_core::{Decimal, Event, EventKind, Level, Timestamp};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+/// CPU time of this thread in nanoseconds (Linux `schedstat`), so that the other work on a
+/// shared machine does not count; `None` where unavailable.
+fn cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Wall and CPU time of a measured section.
+struct Clock {
+    wall: Instant,
+    cpu: Option<u64>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: cpu_ns(),
+        }
+    }
+
+    /// (wall seconds, CPU seconds; wall where CPU time is unavailable).
+    fn stop(&self) -> (f64, f64) {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let cpu = match (self.cpu, cpu_ns()) {
+            (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+            _ => wall,
+        };
+        (wall, cpu)
+    }
+}
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/kraken-fixtures");
 
 /// One book message: snapshot or not, levels, expected checksum.
@@ -165,10 +197,10 @@ impl Naive {
     }
 }
 
-/// Replays the corpus `passes` times through `S`; returns (messages, seconds).
-fn run_book<S: SideStore>(streams: &mut [Stream], passes: usize) -> (u64, f64) {
+/// Replays the corpus `passes` times through `S`; returns (messages, wall s, CPU s).
+fn run_book<S: SideStore>(streams: &mut [Stream], passes: usize) -> (u64, f64, f64) {
     let mut n = 0u64;
-    let start = Instant::now();
+    let clock = Clock::start();
     for _ in 0..passes {
         for s in streams.iter_mut() {
             let mut book = OrderBook::<S>::with_sides(s.depth, s.pp, s.qp);
@@ -186,12 +218,13 @@ fn run_book<S: SideStore>(streams: &mut [Stream], passes: usize) -> (u64, f64) {
             black_box(&book);
         }
     }
-    (n, start.elapsed().as_secs_f64())
+    let (wall, cpu) = clock.stop();
+    (n, wall, cpu)
 }
 
-fn run_naive(streams: &[Stream], passes: usize) -> (u64, f64) {
+fn run_naive(streams: &[Stream], passes: usize) -> (u64, f64, f64) {
     let mut n = 0u64;
-    let start = Instant::now();
+    let clock = Clock::start();
     for _ in 0..passes {
         for s in streams {
             let mut book = Naive::new(s.depth, s.pp, s.qp);
@@ -204,7 +237,8 @@ fn run_naive(streams: &[Stream], passes: usize) -> (u64, f64) {
             }
         }
     }
-    (n, start.elapsed().as_secs_f64())
+    let (wall, cpu) = clock.stop();
+    (n, wall, cpu)
 }
 
 /// A Kraken-like stream at `depth`: a full snapshot, then updates of 1-3 levels, mostly in
@@ -294,7 +328,7 @@ fn synthetic(depth: usize, updates: usize, seed: u64) -> Vec<Msg> {
 fn synthetic_ns<S: SideStore>(depth: usize, msgs: &mut [Msg], reps: usize) -> f64 {
     let mut n = 0u64;
     let mut x = 0u32;
-    let start = Instant::now();
+    let clock = Clock::start();
     for _ in 0..reps {
         let mut book = OrderBook::<S>::with_sides(depth, 1, 8);
         for m in msgs.iter_mut() {
@@ -308,13 +342,13 @@ fn synthetic_ns<S: SideStore>(depth: usize, msgs: &mut [Msg], reps: usize) -> f6
         }
     }
     black_box(x);
-    start.elapsed().as_secs_f64() * 1e9 / n as f64
+    clock.stop().1 * 1e9 / n as f64
 }
 
 fn synthetic_naive_ns(depth: usize, msgs: &[Msg], reps: usize) -> f64 {
     let mut n = 0u64;
     let mut x = 0u32;
-    let start = Instant::now();
+    let clock = Clock::start();
     for _ in 0..reps {
         let mut book = Naive::new(depth, 1, 8);
         for m in msgs {
@@ -326,7 +360,7 @@ fn synthetic_naive_ns(depth: usize, msgs: &[Msg], reps: usize) -> f64 {
         }
     }
     black_box(x);
-    start.elapsed().as_secs_f64() * 1e9 / n as f64
+    clock.stop().1 * 1e9 / n as f64
 }
 
 fn main() {
@@ -337,21 +371,28 @@ fn main() {
     run_book::<DequeSide>(&mut streams, 1);
     if std::env::var_os("KOBE_BENCH_PROFILE").is_some() {
         // Only the kobe book over the corpus, for a profiler.
-        let (n, secs) = run_book::<DequeSide>(&mut streams, passes * 5);
-        println!("{:.1} ns/message", secs * 1e9 / n as f64);
+        let (n, wall, cpu) = run_book::<DequeSide>(&mut streams, passes * 5);
+        println!(
+            "{:.1} ns/message CPU, {:.1} wall",
+            cpu * 1e9 / n as f64,
+            wall * 1e9 / n as f64
+        );
         return;
     }
-    let (n, secs) = run_book::<DequeSide>(&mut streams, passes);
-    let book_ns = secs * 1e9 / n as f64;
+    let (n, wall, cpu) = run_book::<DequeSide>(&mut streams, passes);
+    let (book_ns, book_wall) = (cpu * 1e9 / n as f64, wall * 1e9 / n as f64);
     let naive_passes = passes.div_ceil(10);
-    let (nn, nsecs) = run_naive(&streams, naive_passes);
-    let naive_ns = nsecs * 1e9 / nn as f64;
+    let (nn, nwall, ncpu) = run_naive(&streams, naive_passes);
+    let (naive_ns, naive_wall) = (ncpu * 1e9 / nn as f64, nwall * 1e9 / nn as f64);
     println!("fixture corpus: {per_pass} book messages x {passes} passes = {n} messages, every checksum verified");
-    println!("  kobe book + checksum   {book_ns:8.1} ns/message");
-    println!("  naive BTreeMap+strings {naive_ns:8.1} ns/message ({nn} messages)");
+    println!("(thread CPU time per message; wall clock in brackets, inflated on a busy machine)");
+    println!("  kobe book + checksum   {book_ns:8.1} ns/message  [{book_wall:.1}]");
+    println!(
+        "  naive BTreeMap+strings {naive_ns:8.1} ns/message  [{naive_wall:.1}] ({nn} messages)"
+    );
     println!("  ratio naive/kobe       {:8.1}x", naive_ns / book_ns);
     println!();
-    println!("synthetic Kraken-like stream, apply + checksum, ns/message (lower is better)");
+    println!("synthetic Kraken-like stream, apply + checksum, CPU ns/message (lower is better)");
     println!(
         "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "depth", "deque", "vec-best1", "vec-bestN", "btree", "naive"

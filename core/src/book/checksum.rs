@@ -19,6 +19,9 @@ const TEXT: usize = 80;
 /// Levels are copied in fixed-size blocks (cheap, inlined moves); nearly all fit this one.
 const SHORT: usize = 32;
 
+/// How far past its end [`TopCache::write`] may write.
+pub(super) const SPILL: usize = TEXT;
+
 /// Room for both sides' concatenated text, plus a full block past the last level.
 pub(super) const BUFFER: usize = 2 * CHECKSUM_LEVELS * TEXT + TEXT;
 
@@ -46,13 +49,17 @@ impl Default for Slot {
     }
 }
 
-/// The formatted top levels of one side. `order[rank]` is the slot holding that rank's text;
-/// `dirty` says whether the top levels changed since the side's text was last written.
+/// The formatted top levels of one side. `order[rank]` is the slot holding that rank's text.
+/// The side's text was last written at `start` with `count` levels, rank `r` ending at
+/// `ends[r]`; ranks from `from` on changed since (`CHECKSUM_LEVELS`: nothing changed).
 #[derive(Clone, Debug)]
 pub(super) struct TopCache {
     slots: [Slot; CHECKSUM_LEVELS],
     order: [u8; CHECKSUM_LEVELS],
-    dirty: bool,
+    from: usize,
+    start: usize,
+    count: usize,
+    ends: [usize; CHECKSUM_LEVELS],
 }
 
 impl Default for TopCache {
@@ -60,7 +67,10 @@ impl Default for TopCache {
         Self {
             slots: [Slot::default(); CHECKSUM_LEVELS],
             order: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-            dirty: true,
+            from: 0,
+            start: 0,
+            count: 0,
+            ends: [0; CHECKSUM_LEVELS],
         }
     }
 }
@@ -83,42 +93,45 @@ fn put(v: u128, out: &mut [u8; TEXT], at: usize) -> usize {
 }
 
 impl TopCache {
-    /// Keeps the slots aligned with a change the side just made, and notes whether the top
-    /// levels changed.
+    /// Keeps the slots aligned with a change the side just made, and notes the best rank
+    /// whose text may have changed.
     #[inline]
     pub(super) fn note(&mut self, change: Change) {
-        match change {
+        let r = match change {
             Change::Inserted(r) if r < CHECKSUM_LEVELS => {
                 let freed = self.order[CHECKSUM_LEVELS - 1];
                 self.order.copy_within(r..CHECKSUM_LEVELS - 1, r + 1);
                 self.order[r] = freed;
-                self.dirty = true;
+                r
             }
             Change::Removed(r) if r < CHECKSUM_LEVELS => {
                 let freed = self.order[r];
                 self.order.copy_within(r + 1..CHECKSUM_LEVELS, r);
                 self.order[CHECKSUM_LEVELS - 1] = freed;
-                self.dirty = true;
+                r
             }
-            Change::Modified(r) if r < CHECKSUM_LEVELS => self.dirty = true,
-            _ => {}
-        }
+            Change::Modified(r) if r < CHECKSUM_LEVELS => r,
+            _ => return,
+        };
+        self.from = self.from.min(r);
     }
 
     /// The top levels may have changed in a way [`TopCache::note`] did not see (a snapshot,
-    /// a truncation into the top 10).
+    /// a truncation into the top 10): rewrite all of them.
     pub(super) fn touch(&mut self) {
-        self.dirty = true;
+        self.from = 0;
     }
 
-    /// Whether the text must be rebuilt before use.
+    /// Whether the text must be rewritten before use.
     pub(super) fn is_dirty(&self) -> bool {
-        self.dirty
+        self.from < CHECKSUM_LEVELS
     }
 
-    /// Writes the side's checksum text into `out` from `at` and returns its end, reformatting
-    /// only levels whose key or quantity differ from their slot. `price` maps a key back to the
-    /// price. `out` must have [`BUFFER`] bytes.
+    /// Writes the side's checksum text into `out` from `at` and returns its end. Ranks above
+    /// the first changed one keep the text already there (if the side starts at the same
+    /// place); below it, levels are reformatted only where key or quantity differ from their
+    /// slot. `price` maps a key back to the price. `out` must have [`BUFFER`] bytes. Up to
+    /// [`SPILL`] bytes past the returned end may be overwritten (levels are copied in blocks).
     #[inline]
     pub(super) fn write(
         &mut self,
@@ -127,8 +140,15 @@ impl TopCache {
         out: &mut [u8],
         at: usize,
     ) -> usize {
-        let mut len = at;
-        for (rank, (key, qty)) in levels.take(CHECKSUM_LEVELS).enumerate() {
+        if at != self.start {
+            self.start = at;
+            self.from = 0;
+        }
+        // Changes land at ranks at most the old level count, so `ends[from - 1]` was written.
+        let from = self.from.min(self.count);
+        let mut len = if from == 0 { at } else { self.ends[from - 1] };
+        let mut rank = from;
+        for (key, qty) in levels.skip(from).take(CHECKSUM_LEVELS - from) {
             let slot = &mut self.slots[usize::from(self.order[rank])];
             if !slot.filled || slot.key != key {
                 let p = put(price(key), &mut slot.text, 0);
@@ -148,8 +168,11 @@ impl TopCache {
                 out[len..len + TEXT].copy_from_slice(&slot.text);
             }
             len += n;
+            self.ends[rank] = len;
+            rank += 1;
         }
-        self.dirty = false;
+        self.count = rank;
+        self.from = CHECKSUM_LEVELS;
         len
     }
 }

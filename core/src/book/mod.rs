@@ -215,18 +215,21 @@ impl<S: SideStore> OrderBook<S> {
                 return last;
             }
         }
-        let asks_moved = self.ask_text.is_dirty() || self.last_checksum.is_none();
-        if asks_moved {
-            self.ask_end = self
-                .ask_text
-                .write(self.asks.iter(), |k| k, &mut self.text[..], 0);
+        // Each side rewrites only from its first changed rank; the bids follow the asks, so
+        // they start over when the asks' text changed length. The asks' block copies may spill
+        // into the bids' text: keep those bytes in case the bids are not rewritten.
+        let old_ask_end = self.ask_end;
+        let mut spill = [0u8; checksum::SPILL];
+        spill.copy_from_slice(&self.text[old_ask_end..old_ask_end + checksum::SPILL]);
+        self.ask_end = self
+            .ask_text
+            .write(self.asks.iter(), |k| k, &mut self.text[..], 0);
+        if self.ask_end == old_ask_end {
+            self.text[old_ask_end..old_ask_end + checksum::SPILL].copy_from_slice(&spill);
         }
-        if asks_moved || self.bid_text.is_dirty() {
-            // Rewriting from valid slots is a few block copies, no formatting.
-            self.text_end =
-                self.bid_text
-                    .write(self.bids.iter(), bid_key, &mut self.text[..], self.ask_end);
-        }
+        self.text_end =
+            self.bid_text
+                .write(self.bids.iter(), bid_key, &mut self.text[..], self.ask_end);
         let sum = crc32fast::hash(&self.text[..self.text_end]);
         self.last_checksum = Some(sum);
         sum
