@@ -50,6 +50,10 @@ pub struct Running {
     pub stop: CancellationToken,
     pub task: JoinHandle<Result<SourceReport, ComponentError>>,
     pub seen: Vec<Event>,
+    /// Act as the checksum handler: ask the source to resync a symbol whose checksum fails.
+    pub auto_resync: bool,
+    /// Events received but not yet looked at (the rest of a batch after a match).
+    pub pending: std::collections::VecDeque<Event>,
 }
 
 pub async fn start(config: &KrakenSourceConfig, emit_raw: bool) -> Running {
@@ -65,7 +69,7 @@ pub async fn start(config: &KrakenSourceConfig, emit_raw: bool) -> Running {
         emit_raw,
     };
     let task = tokio::spawn(source.run(cx));
-    Running { rx, control, stop, task, seen: Vec::new() }
+    Running { rx, control, stop, task, seen: Vec::new(), auto_resync: false, pending: Default::default() }
 }
 
 impl Running {
@@ -73,12 +77,23 @@ impl Running {
     pub async fn until(&mut self, books: &mut Books, mut pred: impl FnMut(&Event, &Books) -> bool) -> Event {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let batch = tokio::time::timeout_at(deadline, self.rx.recv())
-                .await
-                .expect("timed out waiting for an event")
-                .expect("the source ended");
-            for e in batch.events {
+            if self.pending.is_empty() {
+                let batch = tokio::time::timeout_at(deadline, self.rx.recv())
+                    .await
+                    .expect("timed out waiting for an event")
+                    .expect("the source ended");
+                self.pending.extend(batch.events);
+            }
+            while let Some(e) = self.pending.pop_front() {
+                let before = books.mismatches.len();
                 books.apply(&e);
+                if self.auto_resync && books.mismatches.len() > before {
+                    let symbol = e.symbol.unwrap();
+                    books.books.remove(&symbol);
+                    self.control
+                        .send(ControlRequest::Resync { symbol, reason: ResetReason::Resync })
+                        .unwrap();
+                }
                 self.seen.push(e.clone());
                 if pred(&e, books) {
                     return e;
@@ -124,7 +139,8 @@ impl Books {
                 self.books.insert(sym, b);
             }
             EventKind::BookUpdate(d) => {
-                let b = self.books.get_mut(&sym).expect("update before any snapshot");
+                // After a mismatch the book is gone until the resync's snapshot.
+                let Some(b) = self.books.get_mut(&sym) else { return };
                 b.apply_update(&d.bids, &d.asks).unwrap();
                 let b = b.clone();
                 self.check(sym, &b, d.checksum);
@@ -143,6 +159,25 @@ impl Books {
                 self.mismatches.push(sym);
             }
         }
+    }
+
+    /// Prints how each book differs from the simulator's (for failing tests).
+    pub fn diff(&self, sim: &SimHandle, symbols: &[Symbol], depth: u16) -> String {
+        let mut out = String::new();
+        for s in symbols {
+            let (a, b) = (self.books.get(s), sim.book(s, depth));
+            if let (Some(a), Some(b)) = (a, b) {
+                let (ab, bb): (Vec<_>, Vec<_>) = (a.bids().collect(), b.bids().collect());
+                let (aa, ba): (Vec<_>, Vec<_>) = (a.asks().collect(), b.asks().collect());
+                if ab != bb || aa != ba {
+                    out += &format!("{s}: bids {}/{} asks {}/{}; first bid diff {:?}\n", ab.len(), bb.len(), aa.len(), ba.len(),
+                        ab.iter().zip(&bb).position(|(x, y)| x != y));
+                }
+            } else {
+                out += &format!("{s}: book missing ({}, {})\n", a.is_some(), sim.book(s, depth).is_some());
+            }
+        }
+        out
     }
 
     /// Whether every listed symbol's book equals the simulator's.

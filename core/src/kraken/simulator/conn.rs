@@ -248,6 +248,12 @@ impl Conn {
             return;
         }
         let Some(sym) = sym else { return };
+        if self.state.withhold.lock().unwrap_or_else(|p| p.into_inner()).contains(&sym) {
+            drop(m);
+            // Acked, but no snapshot follows: the client must notice by itself.
+            self.out.push(format!(r#"{{"method":"subscribe","result":{{"channel":"book","depth":{depth},"snapshot":true,"symbol":"{name}"}},"success":true,"time_in":"{time_in}","time_out":"{}"{req_id}}}"#, now()));
+            return;
+        }
         let Some(snapshot) = m.subscribe(sym, depth) else { return };
         self.subs.insert(sym, Sub { depth, since: m.version });
         drop(m);

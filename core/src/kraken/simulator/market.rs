@@ -407,16 +407,58 @@ mod tests {
         let mut m = Market::new(5, 3, 60);
         let syms: Vec<Symbol> = m.symbols().iter().map(|s| s.symbol).collect();
         for s in &syms {
-            m.subscribe(*s, 10).unwrap();
+            m.subscribe(*s, 25).unwrap();
         }
         let mut corrupt = false;
         for _ in 0..500 {
             m.tick(3, "2026-01-01T00:00:00.000000Z", &mut corrupt);
             for s in &syms {
-                let view = m.view(s, 10).unwrap();
-                let truth = top(m.get(s).unwrap(), 10);
+                let view = m.view(s, 25).unwrap();
+                let truth = top(m.get(s).unwrap(), 25);
                 assert_eq!(view.bids().collect::<Vec<_>>(), truth.bids().collect::<Vec<_>>());
                 assert_eq!(view.asks().collect::<Vec<_>>(), truth.asks().collect::<Vec<_>>());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::kraken::decode::decode_frame;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn a_client_applying_the_frames_holds_the_view() {
+        let mut m = Market::new(3, 5, 100);
+        let syms: Vec<Symbol> = m.symbols().iter().map(|s| s.symbol).collect();
+        let mut client: HashMap<Symbol, OrderBook> = HashMap::new();
+        for s in &syms {
+            let snap = m.subscribe(*s, 25).unwrap();
+            let mut ev = Vec::new();
+            decode_frame(&format!(r#"{{"channel":"book","type":"snapshot","data":[{snap}]}}"#), Timestamp(0), &mut ev).unwrap();
+            let info = m.get(s).unwrap();
+            let mut b = OrderBook::new(25, info.price_precision, info.qty_precision);
+            if let EventKind::BookSnapshot(d) = &ev[0].kind {
+                b.apply_snapshot(&d.bids, &d.asks).unwrap();
+            }
+            client.insert(*s, b);
+        }
+        let mut corrupt = false;
+        for round in 0..2000 {
+            for e in m.tick(2, "2026-01-01T00:00:00.000000Z", &mut corrupt) {
+                let mut ev = Vec::new();
+                decode_frame(&format!(r#"{{"channel":"book","type":"update","data":[{}]}}"#, e.json), Timestamp(0), &mut ev).unwrap();
+                let b = client.get_mut(&e.symbol).unwrap();
+                if let EventKind::BookUpdate(d) = &ev[0].kind {
+                    b.apply_update(&d.bids, &d.asks).unwrap();
+                    assert_eq!(Some(b.checksum()), d.checksum);
+                }
+            }
+            for s in &syms {
+                let (view, b) = (m.view(s, 25).unwrap(), &client[s]);
+                assert!(view.bids().eq(b.bids()) && view.asks().eq(b.asks()), "round {round} {s}");
             }
         }
     }

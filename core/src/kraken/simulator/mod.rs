@@ -77,6 +77,8 @@ pub enum Fault {
     PrecisionChange(Option<Symbol>),
     /// The next tick's updates go out several symbols per frame.
     MultiSymbolFrame,
+    /// Ack subscriptions to this pair but send no snapshot (`true`), or behave again (`false`).
+    WithholdSnapshots(Symbol, bool),
 }
 
 /// What the simulator did, counted.
@@ -189,6 +191,7 @@ struct State {
     changed: watch::Sender<u64>,
     tx: broadcast::Sender<Arc<Broadcast>>,
     reject_next: Mutex<HashMap<Symbol, String>>,
+    withhold: Mutex<std::collections::HashSet<Symbol>>,
     corrupt_next: AtomicBool,
     multi_next: AtomicBool,
     paused: watch::Sender<bool>,
@@ -234,6 +237,7 @@ pub fn spawn(listener: TcpListener, shutdown: CancellationToken, config: SimConf
         changed: watch::channel(0).0,
         tx,
         reject_next: Mutex::new(HashMap::new()),
+        withhold: Mutex::new(std::collections::HashSet::new()),
         corrupt_next: AtomicBool::new(false),
         multi_next: AtomicBool::new(false),
         paused: watch::channel(false).0,
@@ -310,6 +314,14 @@ impl SimHandle {
             }
             Fault::MalformedFrame => {
                 let _ = s.tx.send(Arc::new(Broadcast::Malformed));
+            }
+            Fault::WithholdSnapshots(sym, on) => {
+                let mut w = s.withhold.lock().unwrap_or_else(|p| p.into_inner());
+                if on {
+                    w.insert(sym);
+                } else {
+                    w.remove(&sym);
+                }
             }
             Fault::CorruptChecksum => s.corrupt_next.store(true, Ordering::Relaxed),
             Fault::MultiSymbolFrame => s.multi_next.store(true, Ordering::Relaxed),
