@@ -166,6 +166,7 @@ fn pipeline_run(batches: u64, workers: usize) -> (Duration, u64) {
             batch_size: BATCH,
             channel_capacity: 16,
         },
+        metrics: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

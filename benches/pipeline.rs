@@ -192,6 +192,7 @@ fn pipeline_run(
             batch_size: 512,
             channel_capacity: 16,
         },
+        metrics: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -206,6 +207,85 @@ fn pipeline_run(
         .count() as u64;
     let _ = std::fs::remove_file(&records);
     (elapsed, report.source.frames, bad)
+}
+
+/// Single-thread cost of each stage, cumulatively: decode, + book handlers, + JSON rendering.
+fn stages(
+    registry: &Registry,
+    frames: &[String],
+    precision: &serde_json::Map<String, serde_json::Value>,
+    repeat: usize,
+) -> [Duration; 3] {
+    use kobe_core::book::BookStore;
+    use kobe_core::event::InstrumentInfo;
+    use kobe_core::kraken::decode::decode_frame;
+    use kobe_core::record::RecordFormat;
+    use kobe_core::{EventBatch, HandlerContext, Symbol, Timestamp};
+
+    let hints: std::collections::HashMap<Symbol, InstrumentInfo> = precision
+        .iter()
+        .map(|(s, p)| {
+            (
+                Symbol::new(s).unwrap(),
+                InstrumentInfo {
+                    price_precision: p[0].as_u64().unwrap() as u8,
+                    qty_precision: p[1].as_u64().unwrap() as u8,
+                },
+            )
+        })
+        .collect();
+    let mut out = [Duration::ZERO; 3];
+    for (stage, slot) in out.iter_mut().enumerate() {
+        let mut handlers: Vec<_> = ["snapshot", "update", "checksum"]
+            .iter()
+            .map(|name| {
+                let AnyConfig::Handler(c) = component(
+                    registry,
+                    ComponentKind::Handler,
+                    name,
+                    serde_json::json!({}),
+                ) else {
+                    unreachable!()
+                };
+                c.build().unwrap()
+            })
+            .collect();
+        let mut books = BookStore::new(10, &hints);
+        let mut control = Vec::new();
+        let mut rendered = Vec::with_capacity(1 << 20);
+        let start = Instant::now();
+        for _ in 0..repeat {
+            for chunk in frames.chunks(512) {
+                let mut batch = EventBatch::with_capacity(1024);
+                for f in chunk {
+                    let _ = decode_frame(f, Timestamp(0), &mut batch.events);
+                }
+                if stage >= 1 {
+                    let mut cx = HandlerContext {
+                        books: &mut books,
+                        control: &mut control,
+                        shard: 0,
+                        shards: 1,
+                        now: Timestamp(0),
+                    };
+                    for h in &mut handlers {
+                        h.process(&mut batch, &mut cx).unwrap();
+                    }
+                    control.clear();
+                }
+                if stage >= 2 {
+                    rendered.clear();
+                    for e in &batch.events {
+                        RecordFormat::Json.write(e, &mut rendered);
+                    }
+                    std::hint::black_box(&rendered);
+                }
+                std::hint::black_box(&batch);
+            }
+        }
+        *slot = start.elapsed();
+    }
+    out
 }
 
 fn main() {
@@ -243,6 +323,15 @@ fn main() {
         "typed decode-only          {:>6.2} M frames/s  {:>7.1} ns/frame",
         rate(base),
         ns(base)
+    );
+    let st = stages(&registry, &frames, &precision, repeat.div_ceil(4));
+    let stage_total = frames.len() * repeat.div_ceil(4);
+    let sns = |d: Duration| d.as_nanos() as f64 / stage_total as f64;
+    println!(
+        "stages, one thread: decode {:.0} ns, + books/checksum {:.0} ns, + JSON records {:.0} ns per frame",
+        sns(st[0]),
+        sns(st[1]) - sns(st[0]),
+        sns(st[2]) - sns(st[1])
     );
     for w in workers {
         pipeline_run(

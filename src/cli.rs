@@ -23,4 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline file until its source ends or SIGINT/SIGTERM (validates first).
     Run(cmd::run::Args),
+    /// Check pipeline files without running them; prints every problem, located.
+    Validate(cmd::validate::Args),
+    /// List the source, handler and sink types and their options.
+    Plugins(cmd::plugins::Args),
 }

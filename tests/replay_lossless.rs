@@ -131,3 +131,23 @@ fn malformed_lines_are_counted_reported_and_skipped() {
         2
     );
 }
+
+#[test]
+fn run_refuses_an_invalid_pipeline_before_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("never.ndjson");
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "source: {{type: replay, path: in.ndjson, depth: 7}}\nsinks:\n  out: {{type: file, path: {out_file:?}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = kobe(&["run", pipeline.to_str().unwrap()], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("p.yaml:1:48: source.depth: 7 is not a Kraken book depth"), "{stderr}");
+    assert!(stderr.contains("not started"), "{stderr}");
+    assert!(!out_file.exists(), "a sink was built for an invalid pipeline");
+}

@@ -76,22 +76,44 @@ impl Decimal {
     }
 
     /// Parses a JSON number token's text (`45283.5`, `0.10000000`, `5.325e-05`, `0E-8`), keeping
-    /// exactly the fractional digits it carries (after applying any exponent).
+    /// exactly the fractional digits it carries after applying any exponent (trailing zeros
+    /// beyond [`Decimal::MAX_SCALE`] are dropped; significant digits there are an error).
+    #[inline]
     pub fn parse(text: &str) -> Result<Self, DecimalError> {
-        parse(text.as_bytes()).ok_or_else(|| classify(text))
+        parse_bytes(text.as_bytes()).map_err(|f| error(text, f))
     }
 
     /// Parses `text` and brings it to exactly `scale` fractional digits; trailing zeros may be
-    /// dropped, significant digits never.
+    /// dropped, significant digits never (that is [`DecimalError::TooPrecise`], not rounding).
     pub fn parse_at(text: &str, scale: u8) -> Result<Self, DecimalError> {
-        Self::parse(text)?
-            .rescale(scale)
-            .ok_or_else(|| rescale_error(text, scale))
+        let value = Self::parse(text)?;
+        value.rescale(scale).ok_or_else(|| {
+            if scale > Self::MAX_SCALE || value.rescale_fits_digits(scale) {
+                DecimalError::Overflow {
+                    text: short(text),
+                    scale,
+                }
+            } else {
+                DecimalError::TooPrecise {
+                    text: short(text),
+                    scale,
+                }
+            }
+        })
+    }
+
+    /// Whether going to `scale` keeps every significant digit (it may still overflow).
+    fn rescale_fits_digits(&self, scale: u8) -> bool {
+        scale >= self.scale || self.mantissa % POW10[usize::from(self.scale - scale)] == 0
     }
 
     /// The same value at `scale` fractional digits, or `None` if that would drop a non-zero
     /// digit, overflow, or exceed [`Decimal::MAX_SCALE`].
+    #[inline]
     pub fn rescale(&self, scale: u8) -> Option<Self> {
+        if scale == self.scale {
+            return Some(*self);
+        }
         if scale > Self::MAX_SCALE {
             return None;
         }
@@ -110,30 +132,25 @@ impl Decimal {
 
     /// Appends the decimal text with exactly `scale` fractional digits (`0.10000000`).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let mut digits = [0u8; 40];
-        let mut n = self.mantissa;
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            n /= 10;
-            len += 1;
-            if n == 0 {
-                break;
-            }
+        let mut buf = itoa::Buffer::new();
+        // Almost every mantissa fits a u64, whose formatting avoids 128-bit division.
+        let digits = match u64::try_from(self.mantissa) {
+            Ok(small) => buf.format(small),
+            Err(_) => buf.format(self.mantissa),
         }
+        .as_bytes();
         let scale = usize::from(self.scale);
-        while len <= scale {
-            digits[len] = b'0';
-            len += 1;
-        }
-        for i in (scale..len).rev() {
-            out.push(digits[i]);
-        }
-        if scale > 0 {
+        if scale == 0 {
+            out.extend_from_slice(digits);
+        } else if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            out.extend_from_slice(int);
             out.push(b'.');
-            for i in (0..scale).rev() {
-                out.push(digits[i]);
-            }
+            out.extend_from_slice(frac);
+        } else {
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + scale - digits.len(), b'0');
+            out.extend_from_slice(digits);
         }
     }
 }
@@ -149,37 +166,89 @@ pub(crate) const POW10: [u128; 39] = {
     t
 };
 
-fn parse(b: &[u8]) -> Option<Decimal> {
+/// Why [`parse_bytes`] refused a token; turned into a [`DecimalError`] (with the text) only on
+/// the cold path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fail {
+    Syntax,
+    TooPrecise,
+    Overflow(u8),
+}
+
+/// Accumulates digits in a `u64` while they surely fit (19 digits), then in a checked `u128`:
+/// every real price and quantity stays on the cheap path.
+#[derive(Default)]
+struct Digits {
+    narrow: u64,
+    wide: u128,
+    count: usize,
+    overflow: bool,
+}
+
+impl Digits {
+    #[inline(always)]
+    fn push(&mut self, d: u8) {
+        if self.count < 19 {
+            self.narrow = self.narrow * 10 + u64::from(d);
+        } else {
+            if self.count == 19 {
+                self.wide = u128::from(self.narrow);
+            }
+            match self
+                .wide
+                .checked_mul(10)
+                .and_then(|w| w.checked_add(u128::from(d)))
+            {
+                Some(w) => self.wide = w,
+                None => self.overflow = true,
+            }
+        }
+        self.count += 1;
+    }
+
+    fn value(&self) -> u128 {
+        if self.count <= 19 {
+            u128::from(self.narrow)
+        } else {
+            self.wide
+        }
+    }
+}
+
+/// Exponents beyond this are clamped: no representable non-zero value needs more.
+const EXP_CLAMP: i64 = 10_000;
+
+fn parse_bytes(b: &[u8]) -> Result<Decimal, Fail> {
+    let mut digits = Digits::default();
     let mut i = 0;
-    let mut mantissa: u128 = 0;
-    let mut int_digits = 0usize;
-    while i < b.len() && b[i].is_ascii_digit() {
-        mantissa = mantissa
-            .checked_mul(10)?
-            .checked_add(u128::from(b[i] - b'0'))?;
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        digits.push(c - b'0');
         i += 1;
-        int_digits += 1;
+    }
+    if i == 0 {
+        return Err(Fail::Syntax);
     }
     let mut frac: i64 = 0;
-    if i < b.len() && b[i] == b'.' {
+    if b.get(i) == Some(&b'.') {
         i += 1;
         let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            mantissa = mantissa
-                .checked_mul(10)?
-                .checked_add(u128::from(b[i] - b'0'))?;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            digits.push(c - b'0');
             i += 1;
         }
-        frac = (i - start) as i64;
-        if frac == 0 {
-            return None;
+        if i == start {
+            return Err(Fail::Syntax);
         }
-    }
-    if int_digits == 0 {
-        return None;
+        frac = (i - start) as i64;
     }
     let mut exp: i64 = 0;
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+    if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
         let neg = match b.get(i) {
             Some(b'-') => {
@@ -193,66 +262,73 @@ fn parse(b: &[u8]) -> Option<Decimal> {
             _ => false,
         };
         let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            exp = exp.checked_mul(10)?.checked_add(i64::from(b[i] - b'0'))?;
-            if exp > 100 {
-                return None;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() {
+                break;
             }
+            exp = (exp * 10 + i64::from(c - b'0')).min(EXP_CLAMP);
             i += 1;
         }
         if i == start {
-            return None;
+            return Err(Fail::Syntax);
         }
         if neg {
             exp = -exp;
         }
     }
     if i != b.len() {
-        return None;
+        return Err(Fail::Syntax);
     }
     let mut scale = frac - exp;
+    let overflow_scale = u8::try_from(scale.clamp(0, 255)).unwrap_or(u8::MAX);
+    if digits.overflow {
+        return Err(Fail::Overflow(overflow_scale));
+    }
+    let mut mantissa = digits.value();
+    if mantissa == 0 {
+        // `0E-8`, `0.000`: zero keeps the scale it was written with, within range.
+        return Ok(Decimal {
+            mantissa: 0,
+            scale: scale.clamp(0, i64::from(Decimal::MAX_SCALE)) as u8,
+        });
+    }
     if scale < 0 {
-        mantissa = mantissa.checked_mul(*POW10.get(usize::try_from(-scale).ok()?)?)?;
+        let factor = usize::try_from(-scale)
+            .ok()
+            .and_then(|e| POW10.get(e))
+            .ok_or(Fail::Overflow(0))?;
+        mantissa = mantissa.checked_mul(*factor).ok_or(Fail::Overflow(0))?;
         scale = 0;
     }
-    // Exponent forms may carry more digits than needed (`1.50e-7`); drop only zeros.
+    // Exponent forms and over-long tokens may carry trailing zeros (`1.50e-17`); only those go.
     while scale > i64::from(Decimal::MAX_SCALE) && mantissa % 10 == 0 {
         mantissa /= 10;
         scale -= 1;
     }
-    Decimal::new(mantissa, u8::try_from(scale).ok()?)
+    if scale > i64::from(Decimal::MAX_SCALE) {
+        return Err(Fail::TooPrecise);
+    }
+    Ok(Decimal {
+        mantissa,
+        scale: scale as u8,
+    })
 }
 
-fn classify(text: &str) -> DecimalError {
-    let short: String = text.chars().take(64).collect();
-    let looks_numeric = !text.is_empty()
-        && text
-            .bytes()
-            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-        && text.as_bytes()[0].is_ascii_digit();
-    if looks_numeric && text.contains('.') && !text.contains(['e', 'E']) {
-        let frac = text.split('.').nth(1).map_or(0, str::len);
-        if frac > usize::from(Decimal::MAX_SCALE) {
-            return DecimalError::TooPrecise {
-                text: short,
-                scale: Decimal::MAX_SCALE,
-            };
-        }
-    }
-    if looks_numeric && text.len() > 30 {
-        return DecimalError::Overflow {
-            text: short,
-            scale: 0,
-        };
-    }
-    DecimalError::Syntax { text: short }
+fn short(text: &str) -> String {
+    text.chars().take(64).collect()
 }
 
-fn rescale_error(text: &str, scale: u8) -> DecimalError {
-    let short: String = text.chars().take(64).collect();
-    match Decimal::parse(text) {
-        Ok(d) if d.scale > scale => DecimalError::TooPrecise { text: short, scale },
-        _ => DecimalError::Overflow { text: short, scale },
+fn error(text: &str, fail: Fail) -> DecimalError {
+    match fail {
+        Fail::Syntax => DecimalError::Syntax { text: short(text) },
+        Fail::TooPrecise => DecimalError::TooPrecise {
+            text: short(text),
+            scale: Decimal::MAX_SCALE,
+        },
+        Fail::Overflow(scale) => DecimalError::Overflow {
+            text: short(text),
+            scale,
+        },
     }
 }
 
@@ -322,6 +398,107 @@ mod tests {
         assert_eq!(
             Decimal::parse_at("1000000000000", 8).unwrap().mantissa(),
             100_000_000_000_000_000_000
+        );
+    }
+
+    #[test]
+    fn exponent_forms_normalise_to_plain_scale() {
+        assert_eq!(d("0e0"), (0, 0));
+        assert_eq!(d("0.000"), (0, 3));
+        assert_eq!(d("0E-30"), (0, 18));
+        assert_eq!(d("1E+2"), (100, 0));
+        assert_eq!(d("1.23e1"), (123, 1));
+        assert_eq!(d("1.50e-17"), (15, 18));
+        assert_eq!(d("2.5E-3"), (25, 4));
+        assert_eq!(
+            Decimal::parse("5.325e-05").unwrap().to_string(),
+            "0.00005325"
+        );
+    }
+
+    #[test]
+    fn significant_digits_beyond_precision_are_errors_never_rounded() {
+        assert!(matches!(
+            Decimal::parse("0.0000000000000000001"),
+            Err(DecimalError::TooPrecise { .. })
+        ));
+        assert!(matches!(
+            Decimal::parse("1e-19"),
+            Err(DecimalError::TooPrecise { .. })
+        ));
+        // Trailing zeros past 18 digits carry no information and are dropped.
+        assert_eq!(
+            d("0.10000000000000000000000"),
+            (100_000_000_000_000_000, 18)
+        );
+        assert!(matches!(
+            Decimal::parse_at("45283.55", 1),
+            Err(DecimalError::TooPrecise { scale: 1, .. })
+        ));
+        assert!(matches!(
+            Decimal::parse_at("1e-9", 8),
+            Err(DecimalError::TooPrecise { scale: 8, .. })
+        ));
+        assert!(Decimal::parse_at("1", 19).is_err());
+    }
+
+    #[test]
+    fn every_precision_from_0_to_18_round_trips() {
+        for scale in 0..=Decimal::MAX_SCALE {
+            let v = Decimal::parse_at("7", scale).unwrap();
+            assert_eq!(v.scale(), scale);
+            assert_eq!(v.mantissa(), 7 * POW10[usize::from(scale)]);
+            assert_eq!(Decimal::parse(&v.to_string()).unwrap(), v);
+        }
+        assert_eq!(Decimal::new(1, 19), None);
+    }
+
+    #[test]
+    fn overflow_is_reported_not_wrapped() {
+        assert_eq!(d(&u128::MAX.to_string()), (u128::MAX, 0));
+        for big in [
+            "340282366920938463463374607431768211456",
+            "1e39",
+            "1e100000",
+        ] {
+            assert!(
+                matches!(Decimal::parse(big), Err(DecimalError::Overflow { .. })),
+                "{big}"
+            );
+        }
+        assert!(matches!(
+            Decimal::parse_at("340282366920938463463374607431768211455", 1),
+            Err(DecimalError::Overflow { .. })
+        ));
+        // 20 digits: leaves the fast u64 path exactly.
+        assert_eq!(d("18446744073709551616"), (18_446_744_073_709_551_616, 0));
+        assert_eq!(d("0.0000000000000000001e1"), (1, 18));
+    }
+
+    #[test]
+    fn errors_name_the_text() {
+        let e = Decimal::parse("12x").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "\"12x\" is not a non-negative decimal number"
+        );
+        let long = "9".repeat(200);
+        match Decimal::parse(&long).unwrap_err() {
+            DecimalError::Overflow { text, .. } => assert_eq!(text.len(), 64),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn write_to_pads_fraction_and_integer() {
+        let mut out = Vec::new();
+        Decimal::new(5, 3).unwrap().write_to(&mut out);
+        assert_eq!(out, b"0.005");
+        assert_eq!(Decimal::new(0, 2).unwrap().to_string(), "0.00");
+        assert_eq!(Decimal::new(12345, 0).unwrap().to_string(), "12345");
+        assert_eq!(
+            Decimal::new(u128::MAX, 18).unwrap().to_string(),
+            "340282366920938463463.374607431768211455"
         );
     }
 }

@@ -25,6 +25,9 @@ pub struct BookData {
     pub asks: Vec<Level>,
     /// The checksum Kraken sent with the message, if any.
     pub checksum: Option<u32>,
+    /// The checksum of the engine's book right after applying this message, set by the book
+    /// handlers when the message carries a checksum (the `checksum` handler compares the two).
+    pub computed_checksum: Option<u32>,
     /// Whether the engine's book matched `checksum` after applying this message; `None` until
     /// the checksum handler has looked.
     pub checksum_ok: Option<bool>,

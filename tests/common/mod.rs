@@ -64,6 +64,7 @@ pub fn pipeline(
             })
             .collect(),
         engine,
+        metrics: None,
     }
 }
 

@@ -1,12 +1,17 @@
 //! Exact order books: [`OrderBook`] per symbol, depth truncation, and the Kraken CRC-32 checksum.
 //! [`BookStore`] holds the books of one shard and is lent to handlers.
 
+mod checksum;
+pub mod side;
 mod store;
 
-pub use store::{BookState, BookStore};
+pub use checksum::CHECKSUM_LEVELS;
+pub use store::{BookState, BookStats, BookStore, Outcome, UpdateSeen};
 
 use crate::decimal::Decimal;
 use crate::event::Level;
+use checksum::TopCache;
+use side::{DequeSide, SideStore};
 
 /// Why a level could not enter a book.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,29 +31,48 @@ pub enum BookError {
     },
 }
 
-/// One symbol's book: bids and asks at a fixed precision, truncated to the subscribed depth.
+/// One symbol's book: bids and asks as integer mantissas at the instrument's precision,
+/// truncated to the subscribed depth after every message.
 ///
-/// Placeholder implementation (sorted vectors); replaced by the benchmarked one.
+/// `S` is the side structure; the default, [`DequeSide`], won the benchmark at every depth.
 #[derive(Clone, Debug)]
-pub struct OrderBook {
+pub struct OrderBook<S: SideStore = DequeSide> {
     depth: usize,
     price_precision: u8,
     qty_precision: u8,
-    /// Best first.
-    bids: Vec<(u128, u128)>,
-    /// Best first.
-    asks: Vec<(u128, u128)>,
+    /// Keys are `u128::MAX - price`, so the best bid has the smallest key.
+    bids: S,
+    asks: S,
+    bid_text: TopCache,
+    ask_text: TopCache,
+    /// The checksum text, kept to avoid an allocation per message.
+    scratch: Vec<u8>,
 }
 
 impl OrderBook {
     /// An empty book keeping `depth` levels a side at the given precisions.
     pub fn new(depth: usize, price_precision: u8, qty_precision: u8) -> Self {
+        Self::with_sides(depth, price_precision, qty_precision)
+    }
+}
+
+#[inline]
+fn bid_key(price: u128) -> u128 {
+    u128::MAX - price
+}
+
+impl<S: SideStore> OrderBook<S> {
+    /// An empty book over side structure `S` (for comparing structures).
+    pub fn with_sides(depth: usize, price_precision: u8, qty_precision: u8) -> Self {
         Self {
             depth,
             price_precision,
             qty_precision,
-            bids: Vec::new(),
-            asks: Vec::new(),
+            bids: S::default(),
+            asks: S::default(),
+            bid_text: TopCache::default(),
+            ask_text: TopCache::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -62,83 +86,116 @@ impl OrderBook {
         (self.price_precision, self.qty_precision)
     }
 
-    fn key(&self, level: &Level) -> Result<(u128, u128), BookError> {
-        let err = || BookError::Precision {
-            price: level.price,
-            qty: level.qty,
-            price_precision: self.price_precision,
-            qty_precision: self.qty_precision,
-        };
-        let p = level.price.rescale(self.price_precision).ok_or_else(err)?;
-        let q = level.qty.rescale(self.qty_precision).ok_or_else(err)?;
-        Ok((p.mantissa(), q.mantissa()))
+    /// The number of `(bid, ask)` levels.
+    pub fn len(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
     }
 
-    /// Replaces the book with a snapshot's levels.
-    pub fn apply_snapshot(&mut self, bids: &[Level], asks: &[Level]) -> Result<(), BookError> {
-        self.bids.clear();
-        self.asks.clear();
-        self.apply_update(bids, asks)
+    /// True when both sides are empty.
+    pub fn is_empty(&self) -> bool {
+        self.bids.is_empty() && self.asks.is_empty()
     }
 
-    /// Applies an update's levels in array order (qty 0 deletes), then truncates to depth.
-    pub fn apply_update(&mut self, bids: &[Level], asks: &[Level]) -> Result<(), BookError> {
-        for l in bids {
-            let (p, q) = self.key(l)?;
-            apply(&mut self.bids, p, q, |a, b| b.cmp(&a));
+    /// Brings every level to the book's precision in place, so that records print the
+    /// instrument's exact digits; nothing is changed in the book. Fails on the first level
+    /// with a significant digit beyond the precision (never rounds).
+    pub fn rescale(&self, levels: &mut [Level]) -> Result<(), BookError> {
+        let (pp, qp) = self.precision();
+        for level in levels {
+            match (level.price.rescale(pp), level.qty.rescale(qp)) {
+                (Some(price), Some(qty)) => *level = Level { price, qty },
+                _ => {
+                    return Err(BookError::Precision {
+                        price: level.price,
+                        qty: level.qty,
+                        price_precision: pp,
+                        qty_precision: qp,
+                    })
+                }
+            }
         }
-        for l in asks {
-            let (p, q) = self.key(l)?;
-            apply(&mut self.asks, p, q, |a, b| a.cmp(&b));
-        }
-        self.bids.truncate(self.depth);
-        self.asks.truncate(self.depth);
         Ok(())
     }
 
-    /// Bids, best first.
+    /// Replaces the book with a snapshot's levels (rescaled in place first; on error the book
+    /// is unchanged).
+    pub fn apply_snapshot(
+        &mut self,
+        bids: &mut [Level],
+        asks: &mut [Level],
+    ) -> Result<(), BookError> {
+        self.rescale(bids)?;
+        self.rescale(asks)?;
+        self.bids.clear();
+        self.asks.clear();
+        self.apply_levels(bids, asks);
+        Ok(())
+    }
+
+    /// Applies an update's levels in array order (qty 0 deletes, an unknown price's delete is a
+    /// no-op, a repeated price: last wins), then truncates each side to the depth. Levels are
+    /// rescaled in place first; on error the book is unchanged.
+    pub fn apply_update(
+        &mut self,
+        bids: &mut [Level],
+        asks: &mut [Level],
+    ) -> Result<(), BookError> {
+        self.rescale(bids)?;
+        self.rescale(asks)?;
+        self.apply_levels(bids, asks);
+        Ok(())
+    }
+
+    /// Applies levels already at the book's precision, then truncates.
+    fn apply_levels(&mut self, bids: &[Level], asks: &[Level]) {
+        for l in bids {
+            let change = self.bids.set(
+                bid_key(l.price.mantissa()),
+                l.qty.mantissa(),
+                CHECKSUM_LEVELS,
+            );
+            self.bid_text.note(change);
+        }
+        for l in asks {
+            let change = self
+                .asks
+                .set(l.price.mantissa(), l.qty.mantissa(), CHECKSUM_LEVELS);
+            self.ask_text.note(change);
+        }
+        // Never below the checksum window: levels past the depth only leave at the bottom.
+        self.bids.truncate(self.depth);
+        self.asks.truncate(self.depth);
+    }
+
+    fn level(&self, price: u128, qty: u128) -> Level {
+        Level {
+            price: Decimal::new(price, self.price_precision).unwrap_or_default(),
+            qty: Decimal::new(qty, self.qty_precision).unwrap_or_default(),
+        }
+    }
+
+    /// Bids, best (highest) first.
     pub fn bids(&self) -> impl Iterator<Item = Level> + '_ {
-        let (pp, qp) = self.precision();
-        self.bids.iter().map(move |&(p, q)| level(p, q, pp, qp))
+        self.bids.iter().map(|(k, q)| self.level(bid_key(k), q))
     }
 
-    /// Asks, best first.
+    /// Asks, best (lowest) first.
     pub fn asks(&self) -> impl Iterator<Item = Level> + '_ {
-        let (pp, qp) = self.precision();
-        self.asks.iter().map(move |&(p, q)| level(p, q, pp, qp))
+        self.asks.iter().map(|(k, q)| self.level(k, q))
     }
 
-    /// Kraken's CRC-32 over the top 10 asks then the top 10 bids.
-    pub fn checksum(&self) -> u32 {
-        let mut h = crc32fast::Hasher::new();
-        let mut buf = itoa::Buffer::new();
-        for &(p, q) in self.asks.iter().take(10).chain(self.bids.iter().take(10)) {
-            h.update(buf.format(p).as_bytes());
-            h.update(buf.format(q).as_bytes());
-        }
-        h.finalize()
+    /// Kraken's CRC-32 over the top 10 asks then the top 10 bids. Allocation-free; reformats
+    /// only the levels that changed since the last call.
+    pub fn checksum(&mut self) -> u32 {
+        self.scratch.clear();
+        self.scratch.reserve(checksum::BUFFER);
+        self.ask_text
+            .write(self.asks.iter(), |k| k, &mut self.scratch);
+        self.bid_text
+            .write(self.bids.iter(), bid_key, &mut self.scratch);
+        crc32fast::hash(&self.scratch)
     }
 }
 
-fn level(p: u128, q: u128, pp: u8, qp: u8) -> Level {
-    Level {
-        price: Decimal::new(p, pp).unwrap_or_default(),
-        qty: Decimal::new(q, qp).unwrap_or_default(),
-    }
-}
-
-fn apply(
-    side: &mut Vec<(u128, u128)>,
-    p: u128,
-    q: u128,
-    cmp: impl Fn(u128, u128) -> std::cmp::Ordering,
-) {
-    match side.binary_search_by(|&(x, _)| cmp(x, p)) {
-        Ok(i) if q == 0 => {
-            side.remove(i);
-        }
-        Ok(i) => side[i].1 = q,
-        Err(_) if q == 0 => {}
-        Err(i) => side.insert(i, (p, q)),
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,14 @@
-//! [`BookStore`]: the books of one shard worker, with what it knows about each symbol.
+//! [`BookStore`]: the books of one shard worker, with what it knows about each symbol, and the
+//! rules by which book-related events change them. Handlers are thin: they pick the events
+//! they own and call the `on_*` methods here in batch order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::OrderBook;
-use crate::event::InstrumentInfo;
+use super::{BookError, OrderBook};
+use crate::component::ControlRequest;
+use crate::event::{
+    BookData, InstrumentInfo, Level, ResetReason, SubscriptionInfo, SubscriptionMethod,
+};
 use crate::symbol::Symbol;
 
 /// What a shard knows about one symbol.
@@ -19,11 +24,44 @@ pub struct BookState {
     pub instrument: Option<InstrumentInfo>,
 }
 
+/// Counters the book handlers keep in the store, for summaries and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookStats {
+    /// Snapshots applied.
+    pub snapshots: u64,
+    /// Updates applied.
+    pub updates: u64,
+    /// Updates dropped because their symbol had no valid book (an old subscription's tail).
+    pub dropped_updates: u64,
+    /// Book messages refused because a number did not fit the symbol's precision.
+    pub precision_errors: u64,
+    /// Checksum mismatches.
+    pub mismatches: u64,
+    /// Resyncs requested (mismatches, precision changes).
+    pub resyncs: u64,
+    /// Reconnects requested.
+    pub reconnects: u64,
+}
+
+/// What became of a book message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied to the symbol's book; the levels are now at the book's precision.
+    Applied,
+    /// The symbol has no valid book (never snapshotted, unsubscribed, reset or mismatched):
+    /// the message belongs to an old subscription and should be dropped.
+    NoBook,
+    /// A number did not fit the symbol's precision: the book was voided and a resync requested.
+    Rejected(BookError),
+}
+
 /// The books of one shard worker, lent to its handlers through the handler context.
 #[derive(Debug, Default)]
 pub struct BookStore {
     books: HashMap<Symbol, BookState>,
     default_depth: usize,
+    /// Counters shared by the book handlers.
+    pub stats: BookStats,
 }
 
 impl BookStore {
@@ -45,6 +83,7 @@ impl BookStore {
         Self {
             books,
             default_depth,
+            stats: BookStats::default(),
         }
     }
 
@@ -66,6 +105,14 @@ impl BookStore {
         self.books.entry(symbol).or_default()
     }
 
+    /// The valid book of `symbol`, if it has one.
+    pub fn book(&self, symbol: &Symbol) -> Option<&OrderBook> {
+        self.books
+            .get(symbol)
+            .filter(|s| s.valid)
+            .and_then(|s| s.book.as_ref())
+    }
+
     /// Every symbol's state.
     pub fn iter(&self) -> impl Iterator<Item = (&Symbol, &BookState)> {
         self.books.iter()
@@ -79,5 +126,180 @@ impl BookStore {
     /// True when no symbol has a book.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Voids `symbol`'s book until its next snapshot.
+    pub fn void(&mut self, symbol: &Symbol) {
+        if let Some(state) = self.books.get_mut(symbol) {
+            state.book = None;
+            state.valid = false;
+        }
+    }
+
+    /// Marks `symbol`'s book invalid (a checksum mismatch) until its next snapshot.
+    pub fn invalidate(&mut self, symbol: &Symbol) {
+        if let Some(state) = self.books.get_mut(symbol) {
+            state.valid = false;
+        }
+    }
+
+    /// Marks `symbol`'s book valid again (a fresh snapshot that passed its checksum).
+    pub fn revalidate(&mut self, symbol: &Symbol) {
+        if let Some(state) = self.books.get_mut(symbol) {
+            state.valid = state.book.is_some();
+        }
+    }
+
+    /// An `instrument` event: records the precision. A book at another precision is voided and
+    /// a resync requested, since its next snapshot will be printed at the new precision.
+    pub fn on_instrument(
+        &mut self,
+        symbol: Symbol,
+        info: InstrumentInfo,
+        control: &mut Vec<ControlRequest>,
+    ) {
+        let state = self.books.entry(symbol).or_default();
+        state.instrument = Some(info);
+        let stale = state
+            .book
+            .as_ref()
+            .is_some_and(|b| b.precision() != (info.price_precision, info.qty_precision));
+        if stale {
+            state.book = None;
+            state.valid = false;
+            self.stats.resyncs += 1;
+            control.push(ControlRequest::Resync {
+                symbol,
+                reason: ResetReason::PrecisionChange,
+            });
+        }
+    }
+
+    /// A subscription ack: a `book` subscribe records the depth; an unsubscribe voids the book.
+    pub fn on_ack(&mut self, symbol: Symbol, ack: &SubscriptionInfo) {
+        if ack.channel != "book" {
+            return;
+        }
+        match ack.method {
+            SubscriptionMethod::Subscribe => {
+                if let Some(depth) = ack.depth {
+                    self.entry(symbol).depth = Some(usize::from(depth));
+                }
+            }
+            SubscriptionMethod::Unsubscribe => self.void(&symbol),
+        }
+    }
+
+    /// A snapshot: replaces the book (reusing its memory), levels rescaled in place. Sets
+    /// `computed_checksum` when the message carries a checksum.
+    pub fn on_snapshot(
+        &mut self,
+        symbol: Symbol,
+        data: &mut BookData,
+        control: &mut Vec<ControlRequest>,
+    ) -> Outcome {
+        let depth = self.depth_of(&symbol);
+        let state = self.books.entry(symbol).or_default();
+        let (pp, qp) = match state.instrument {
+            Some(i) => (i.price_precision, i.qty_precision),
+            None => token_precision(&data.bids, &data.asks),
+        };
+        let mut book = match state.book.take() {
+            Some(b) if b.depth() == depth && b.precision() == (pp, qp) => b,
+            _ => OrderBook::new(depth, pp, qp),
+        };
+        match book.apply_snapshot(&mut data.bids, &mut data.asks) {
+            Ok(()) => {
+                data.computed_checksum = data.checksum.map(|_| book.checksum());
+                state.book = Some(book);
+                state.valid = true;
+                self.stats.snapshots += 1;
+                Outcome::Applied
+            }
+            Err(e) => {
+                state.valid = false;
+                self.reject(symbol, control, e)
+            }
+        }
+    }
+
+    /// An update: applied to a valid book (levels rescaled in place), else [`Outcome::NoBook`].
+    /// Sets `computed_checksum` when the message carries a checksum.
+    pub fn on_update(
+        &mut self,
+        symbol: Symbol,
+        data: &mut BookData,
+        control: &mut Vec<ControlRequest>,
+    ) -> Outcome {
+        let Some(book) = self
+            .books
+            .get_mut(&symbol)
+            .filter(|s| s.valid)
+            .and_then(|s| s.book.as_mut())
+        else {
+            self.stats.dropped_updates += 1;
+            return Outcome::NoBook;
+        };
+        match book.apply_update(&mut data.bids, &mut data.asks) {
+            Ok(()) => {
+                data.computed_checksum = data.checksum.map(|_| book.checksum());
+                self.stats.updates += 1;
+                Outcome::Applied
+            }
+            Err(e) => {
+                self.void(&symbol);
+                self.reject(symbol, control, e)
+            }
+        }
+    }
+
+    fn reject(
+        &mut self,
+        symbol: Symbol,
+        control: &mut Vec<ControlRequest>,
+        e: BookError,
+    ) -> Outcome {
+        self.stats.precision_errors += 1;
+        self.stats.resyncs += 1;
+        control.push(ControlRequest::Resync {
+            symbol,
+            reason: ResetReason::PrecisionChange,
+        });
+        Outcome::Rejected(e)
+    }
+}
+
+/// The precision a snapshot's own tokens imply: the most fractional digits seen per field.
+fn token_precision(bids: &[Level], asks: &[Level]) -> (u8, u8) {
+    bids.iter().chain(asks).fold((0, 0), |(p, q), l| {
+        (p.max(l.price.scale()), q.max(l.qty.scale()))
+    })
+}
+
+/// Which symbols have had a book update so far in the current batch.
+///
+/// `snapshot` and `update` each run over the whole batch, one after the other, yet a symbol's
+/// book must see its events in order. So they split each symbol's events at its first update:
+/// `snapshot` handles the book-state events before it, `update` everything from it on (calling
+/// the same `on_*` rules). Both compute the split from the batch alone, so they always agree.
+#[derive(Debug, Default)]
+pub struct UpdateSeen {
+    symbols: HashSet<Symbol>,
+}
+
+impl UpdateSeen {
+    /// Starts a new batch.
+    pub fn clear(&mut self) {
+        self.symbols.clear();
+    }
+
+    /// Records an update of `symbol`.
+    pub fn mark(&mut self, symbol: Symbol) {
+        self.symbols.insert(symbol);
+    }
+
+    /// Whether `symbol` has had an update in this batch.
+    pub fn contains(&self, symbol: &Symbol) -> bool {
+        !self.symbols.is_empty() && self.symbols.contains(symbol)
     }
 }

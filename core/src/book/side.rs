@@ -1,0 +1,226 @@
+//! One side of a book as a set of `(key, qty)` levels kept best first, and the candidate
+//! structures for it. Keys are chosen so that the best level has the smallest key on both sides
+//! (asks: the price mantissa; bids: `u128::MAX - price`), so one implementation serves both.
+//!
+//! [`super::OrderBook`] uses [`DequeSide`]; the others stay because `benches/book.rs` measures
+//! them against it at every subscribable depth (the numbers that chose it).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Debug;
+
+/// What [`SideStore::set`] did, with the rank (0 = best) it happened at. Ranks at or beyond
+/// `cap` (the argument to `set`) are reported as `cap`: callers only care about the top.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing: a delete of a price that is not in the book.
+    None,
+    /// A new level now sits at this rank.
+    Inserted(usize),
+    /// The level at this rank was removed.
+    Removed(usize),
+    /// The level at this rank has a new quantity.
+    Modified(usize),
+}
+
+/// A side of a book: levels ordered by key, smallest (best) first.
+pub trait SideStore: Default + Clone + Debug + Send {
+    /// Sets the quantity at `key`; a zero quantity deletes the level. Ranks in the returned
+    /// [`Change`] are capped at `cap`.
+    fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change;
+    /// Keeps only the best `depth` levels.
+    fn truncate(&mut self, depth: usize);
+    /// Removes every level.
+    fn clear(&mut self);
+    /// The number of levels.
+    fn len(&self) -> usize;
+    /// True when the side has no levels.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The levels, best first.
+    fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_;
+}
+
+/// Sorted [`VecDeque`], best at the front: inserting near the best shifts only the few levels
+/// in front of it, and truncation pops the back. Activity concentrates at the top of the book,
+/// so this wins at every depth (see the benchmark).
+#[derive(Clone, Debug, Default)]
+pub struct DequeSide {
+    levels: VecDeque<(u128, u128)>,
+}
+
+impl SideStore for DequeSide {
+    #[inline]
+    fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change {
+        let found = self.levels.binary_search_by(|&(k, _)| k.cmp(&key));
+        match found {
+            Ok(i) if qty == 0 => {
+                self.levels.remove(i);
+                Change::Removed(i.min(cap))
+            }
+            Ok(i) => {
+                self.levels[i].1 = qty;
+                Change::Modified(i.min(cap))
+            }
+            Err(_) if qty == 0 => Change::None,
+            Err(i) => {
+                self.levels.insert(i, (key, qty));
+                Change::Inserted(i.min(cap))
+            }
+        }
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        self.levels.truncate(depth);
+    }
+
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.levels.iter().copied()
+    }
+}
+
+/// Sorted `Vec`, best first: the simplest layout; an insert near the best shifts the whole side.
+#[derive(Clone, Debug, Default)]
+pub struct VecBestFirst {
+    levels: Vec<(u128, u128)>,
+}
+
+impl SideStore for VecBestFirst {
+    #[inline]
+    fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change {
+        match self.levels.binary_search_by(|&(k, _)| k.cmp(&key)) {
+            Ok(i) if qty == 0 => {
+                self.levels.remove(i);
+                Change::Removed(i.min(cap))
+            }
+            Ok(i) => {
+                self.levels[i].1 = qty;
+                Change::Modified(i.min(cap))
+            }
+            Err(_) if qty == 0 => Change::None,
+            Err(i) => {
+                self.levels.insert(i, (key, qty));
+                Change::Inserted(i.min(cap))
+            }
+        }
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        self.levels.truncate(depth);
+    }
+
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.levels.iter().copied()
+    }
+}
+
+/// Sorted `Vec`, best at the end: inserts near the best are cheap, but truncation shifts the
+/// whole side.
+#[derive(Clone, Debug, Default)]
+pub struct VecBestLast {
+    /// Worst first, best last.
+    levels: Vec<(u128, u128)>,
+}
+
+impl SideStore for VecBestLast {
+    #[inline]
+    fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change {
+        let n = self.levels.len();
+        match self.levels.binary_search_by(|&(k, _)| key.cmp(&k)) {
+            Ok(i) if qty == 0 => {
+                self.levels.remove(i);
+                Change::Removed((n - 1 - i).min(cap))
+            }
+            Ok(i) => {
+                self.levels[i].1 = qty;
+                Change::Modified((n - 1 - i).min(cap))
+            }
+            Err(_) if qty == 0 => Change::None,
+            Err(i) => {
+                self.levels.insert(i, (key, qty));
+                Change::Inserted((n - i).min(cap))
+            }
+        }
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        let n = self.levels.len();
+        if n > depth {
+            self.levels.drain(..n - depth);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.levels.iter().rev().copied()
+    }
+}
+
+/// [`BTreeMap`] by key: logarithmic everything, but pointer chasing and a rank that costs a
+/// range walk.
+#[derive(Clone, Debug, Default)]
+pub struct BTreeSide {
+    levels: BTreeMap<u128, u128>,
+}
+
+impl SideStore for BTreeSide {
+    #[inline]
+    fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change {
+        let rank = || self.levels.range(..key).take(cap).count();
+        if qty == 0 {
+            if !self.levels.contains_key(&key) {
+                return Change::None;
+            }
+            let r = rank();
+            self.levels.remove(&key);
+            Change::Removed(r)
+        } else {
+            let r = rank();
+            match self.levels.insert(key, qty) {
+                Some(_) => Change::Modified(r),
+                None => Change::Inserted(r),
+            }
+        }
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        while self.levels.len() > depth {
+            self.levels.pop_last();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.levels.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.levels.iter().map(|(&k, &q)| (k, q))
+    }
+}

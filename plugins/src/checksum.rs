@@ -1,0 +1,130 @@
+//! The `checksum` handler: compares each book message's checksum with the engine's book right
+//! after that message, and isolates a symbol whose book went wrong until a fresh snapshot.
+
+use std::collections::HashSet;
+
+use kobe_core::component::ControlRequest;
+use kobe_core::event::ResetReason;
+use kobe_core::{
+    ComponentError, Event, EventBatch, EventKind, Handler, HandlerConfig, HandlerContext, Symbol,
+};
+
+use crate::edit::{derived, Edits};
+
+/// What to do about a symbol whose checksum failed (its book is suppressed in every case).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMismatch {
+    /// Ask the source to resubscribe the symbol for a fresh snapshot.
+    #[default]
+    Resync,
+    /// Ask the source to reconnect the symbol's connection.
+    Reconnect,
+    /// Only log and count; the book stays suppressed until a snapshot arrives by itself.
+    Log,
+}
+
+/// Options of the `checksum` handler.
+#[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumConfig {
+    /// What to do on a mismatch: `resync` (default), `reconnect` or `log`.
+    #[serde(default)]
+    pub on_mismatch: OnMismatch,
+}
+
+impl HandlerConfig for ChecksumConfig {
+    fn build(&self) -> Result<Box<dyn Handler>, ComponentError> {
+        Ok(Box::new(Checksum {
+            on_mismatch: self.on_mismatch,
+            ..Checksum::default()
+        }))
+    }
+}
+
+/// Sets `checksum_ok` on book events; on a mismatch emits `checksum_mismatch` right after the
+/// event, marks the book invalid, drops the symbol's later book events until a fresh snapshot
+/// and acts per [`OnMismatch`]. Needs `snapshot` and `update` before it.
+#[derive(Debug, Default)]
+pub struct Checksum {
+    on_mismatch: OnMismatch,
+    /// Symbols whose book failed, until their next snapshot.
+    suppressed: HashSet<Symbol>,
+    edits: Edits,
+}
+
+fn book_data(event: &mut Event) -> Option<(&mut kobe_core::event::BookData, bool)> {
+    match &mut event.kind {
+        EventKind::BookSnapshot(d) => Some((d, true)),
+        EventKind::BookUpdate(d) => Some((d, false)),
+        _ => None,
+    }
+}
+
+impl Checksum {
+    fn mismatch(
+        &mut self,
+        symbol: Symbol,
+        expected: u32,
+        computed: u32,
+        cx: &mut HandlerContext<'_>,
+    ) {
+        tracing::warn!(%symbol, expected, computed, on_mismatch = ?self.on_mismatch, "book checksum mismatch");
+        self.suppressed.insert(symbol);
+        cx.books.invalidate(&symbol);
+        cx.books.stats.mismatches += 1;
+        match self.on_mismatch {
+            OnMismatch::Resync => {
+                cx.books.stats.resyncs += 1;
+                cx.control.push(ControlRequest::Resync {
+                    symbol,
+                    reason: ResetReason::Resync,
+                });
+            }
+            OnMismatch::Reconnect => {
+                cx.books.stats.reconnects += 1;
+                cx.control.push(ControlRequest::Reconnect { symbol });
+            }
+            OnMismatch::Log => {}
+        }
+    }
+}
+
+impl Handler for Checksum {
+    fn process(
+        &mut self,
+        batch: &mut EventBatch,
+        cx: &mut HandlerContext<'_>,
+    ) -> Result<(), ComponentError> {
+        for (index, event) in batch.events.iter_mut().enumerate() {
+            let Some(symbol) = event.symbol else { continue };
+            let suppressed = !self.suppressed.is_empty() && self.suppressed.contains(&symbol);
+            let Some((data, snapshot)) = book_data(event) else {
+                if suppressed && matches!(event.kind, EventKind::BookTop(_)) {
+                    self.edits.drop(index);
+                }
+                continue;
+            };
+            if suppressed {
+                if !snapshot {
+                    self.edits.drop(index);
+                    continue;
+                }
+                // A fresh snapshot ends the suppression (and is checked like any other).
+                self.suppressed.remove(&symbol);
+                cx.books.revalidate(&symbol);
+            }
+            let (Some(expected), Some(computed)) = (data.checksum, data.computed_checksum) else {
+                continue;
+            };
+            data.checksum_ok = Some(expected == computed);
+            if expected != computed {
+                let report = derived(event, EventKind::ChecksumMismatch { expected, computed });
+                self.edits.insert_after(index, report);
+                self.mismatch(symbol, expected, computed, cx);
+            }
+        }
+        self.edits.apply(batch);
+        Ok(())
+    }
+}
