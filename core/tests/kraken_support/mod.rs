@@ -134,16 +134,16 @@ impl Books {
             EventKind::BookSnapshot(d) => {
                 let (pp, qp) = self.precision[&sym];
                 let mut b = OrderBook::new(self.depth, pp, qp);
-                b.apply_snapshot(&d.bids, &d.asks).unwrap();
-                self.check(sym, &b, d.checksum);
+                b.apply_snapshot(&mut d.bids.clone(), &mut d.asks.clone()).unwrap();
+                self.check(sym, &mut b, d.checksum);
                 self.books.insert(sym, b);
             }
             EventKind::BookUpdate(d) => {
                 // After a mismatch the book is gone until the resync's snapshot.
                 let Some(b) = self.books.get_mut(&sym) else { return };
-                b.apply_update(&d.bids, &d.asks).unwrap();
-                let b = b.clone();
-                self.check(sym, &b, d.checksum);
+                b.apply_update(&mut d.bids.clone(), &mut d.asks.clone()).unwrap();
+                let mut b = b.clone();
+                self.check(sym, &mut b, d.checksum);
             }
             EventKind::BookReset { .. } => {
                 self.books.remove(&sym);
@@ -152,7 +152,7 @@ impl Books {
         }
     }
 
-    fn check(&mut self, sym: Symbol, b: &OrderBook, checksum: Option<u32>) {
+    fn check(&mut self, sym: Symbol, b: &mut OrderBook, checksum: Option<u32>) {
         if let Some(c) = checksum {
             self.checked += 1;
             if b.checksum() != c {

@@ -247,7 +247,7 @@ impl Market {
         let levels = |v: &[(u128, u128)]| -> Vec<Level> {
             v.iter().map(|&(p, q)| Level { price: dec(p, pp), qty: dec(q, qp) }).collect()
         };
-        view.book.apply_update(&levels(&wire[0]), &levels(&wire[1])).ok()?;
+        view.book.apply_update(&mut levels(&wire[0]), &mut levels(&wire[1])).ok()?;
         let mut checksum = view.book.checksum();
         if *corrupt {
             *corrupt = false;
@@ -313,9 +313,9 @@ pub fn instrument_pair(s: &SimSymbol) -> String {
 fn top(s: &SimSymbol, depth: usize) -> OrderBook {
     let mut book = OrderBook::new(depth, s.price_precision, s.qty_precision);
     let lv = |(p, q): (&u128, &u128)| Level { price: dec(*p, s.price_precision), qty: dec(*q, s.qty_precision) };
-    let bids: Vec<Level> = s.bids.iter().rev().take(depth).map(lv).collect();
-    let asks: Vec<Level> = s.asks.iter().take(depth).map(lv).collect();
-    let _ = book.apply_snapshot(&bids, &asks);
+    let mut bids: Vec<Level> = s.bids.iter().rev().take(depth).map(lv).collect();
+    let mut asks: Vec<Level> = s.asks.iter().take(depth).map(lv).collect();
+    let _ = book.apply_snapshot(&mut bids, &mut asks);
     book
 }
 
@@ -440,8 +440,8 @@ mod client_tests {
             decode_frame(&format!(r#"{{"channel":"book","type":"snapshot","data":[{snap}]}}"#), Timestamp(0), &mut ev).unwrap();
             let info = m.get(s).unwrap();
             let mut b = OrderBook::new(25, info.price_precision, info.qty_precision);
-            if let EventKind::BookSnapshot(d) = &ev[0].kind {
-                b.apply_snapshot(&d.bids, &d.asks).unwrap();
+            if let EventKind::BookSnapshot(d) = &mut ev[0].kind {
+                b.apply_snapshot(&mut d.bids, &mut d.asks).unwrap();
             }
             client.insert(*s, b);
         }
@@ -451,8 +451,8 @@ mod client_tests {
                 let mut ev = Vec::new();
                 decode_frame(&format!(r#"{{"channel":"book","type":"update","data":[{}]}}"#, e.json), Timestamp(0), &mut ev).unwrap();
                 let b = client.get_mut(&e.symbol).unwrap();
-                if let EventKind::BookUpdate(d) = &ev[0].kind {
-                    b.apply_update(&d.bids, &d.asks).unwrap();
+                if let EventKind::BookUpdate(d) = &mut ev[0].kind {
+                    b.apply_update(&mut d.bids, &mut d.asks).unwrap();
                     assert_eq!(Some(b.checksum()), d.checksum);
                 }
             }
