@@ -27,4 +27,10 @@ pub enum Command {
     Validate(cmd::validate::Args),
     /// List the source, handler and sink types and their options.
     Plugins(cmd::plugins::Args),
+    /// Run a local Kraken WebSocket v2 simulator (many pairs, correct checksums, faults).
+    Sim(cmd::sim::Args),
+    /// Write every frame Kraken sends to an NDJSON file (the input of the `replay` source).
+    Record(cmd::record::Args),
+    /// The simulator and a verifying pipeline in one process: books without the network.
+    Demo(cmd::demo::Args),
 }

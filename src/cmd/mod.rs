@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
+pub mod demo;
 pub mod plugins;
+pub mod record;
 pub mod run;
+pub mod sim;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -16,6 +19,9 @@ pub async fn dispatch(command: Command, registry: Registry) -> anyhow::Result<Ex
         Command::Run(args) => run::run(args, &registry).await,
         Command::Validate(args) => validate::run(args, &registry),
         Command::Plugins(args) => plugins::run(args, &registry),
+        Command::Sim(args) => sim::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Record(args) => record::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
