@@ -23,4 +23,14 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline file until its source ends or SIGINT/SIGTERM (validates first).
     Run(cmd::run::Args),
+    /// Check pipeline files without running them; prints every problem, located.
+    Validate(cmd::validate::Args),
+    /// List the source, handler and sink types and their options.
+    Plugins(cmd::plugins::Args),
+    /// Run a local Kraken WebSocket v2 simulator (many pairs, correct checksums, faults).
+    Sim(cmd::sim::Args),
+    /// Write every frame Kraken sends to an NDJSON file (the input of the `replay` source).
+    Record(cmd::record::Args),
+    /// The simulator and a verifying pipeline in one process: books without the network.
+    Demo(cmd::demo::Args),
 }

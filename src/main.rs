@@ -36,6 +36,7 @@ fn main() -> ExitCode {
 pub fn registry() -> kobe_core::registry::Registry {
     let mut registry = kobe_core::registry::Registry::new();
     kobe_core::replay::register(&mut registry);
+    kobe_core::kraken::register(&mut registry);
     kobe_plugins::register(&mut registry);
     kobe_sinks::register(&mut registry);
     registry

@@ -4,13 +4,12 @@
 //! Every channel is bounded, so a slow sink slows its worker, which slows the source, which
 //! stops reading: backpressure, never silent loss.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::event::{Event, EventBatch};
-use crate::symbol::Symbol;
+use crate::symbol::{Symbol, SymbolMap};
 
 /// The receiving side went away (the pipeline is shutting down after a failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -102,9 +101,8 @@ impl Fanout {
 /// share one counter.
 #[derive(Debug, Default)]
 pub struct Sequencer {
-    per_symbol: HashMap<Symbol, u64>,
+    per_symbol: SymbolMap<u64>,
     unsymboled: u64,
-    last: Option<(Symbol, u64)>,
 }
 
 impl Sequencer {
@@ -122,23 +120,17 @@ impl Sequencer {
     }
 
     fn next(&mut self, s: Symbol) -> u64 {
-        // Batches are mostly one symbol at a time; skip the map lookup for runs.
-        if let Some((last, n)) = &mut self.last {
-            if *last == s {
-                *n += 1;
-                return *n;
-            }
-            self.per_symbol.insert(*last, *n);
-        }
-        let n = self.per_symbol.get(&s).copied().unwrap_or(0) + 1;
-        self.last = Some((s, n));
-        n
+        let n = self.per_symbol.entry(s).or_insert(0);
+        *n += 1;
+        *n
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
     use crate::event::EventKind;
     use crate::time::Timestamp;
 

@@ -132,30 +132,25 @@ impl Decimal {
 
     /// Appends the decimal text with exactly `scale` fractional digits (`0.10000000`).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let mut digits = [0u8; 40];
-        let mut n = self.mantissa;
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            n /= 10;
-            len += 1;
-            if n == 0 {
-                break;
-            }
+        let mut buf = itoa::Buffer::new();
+        // Almost every mantissa fits a u64, whose formatting avoids 128-bit division.
+        let digits = match u64::try_from(self.mantissa) {
+            Ok(small) => buf.format(small),
+            Err(_) => buf.format(self.mantissa),
         }
+        .as_bytes();
         let scale = usize::from(self.scale);
-        while len <= scale {
-            digits[len] = b'0';
-            len += 1;
-        }
-        for i in (scale..len).rev() {
-            out.push(digits[i]);
-        }
-        if scale > 0 {
+        if scale == 0 {
+            out.extend_from_slice(digits);
+        } else if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            out.extend_from_slice(int);
             out.push(b'.');
-            for i in (0..scale).rev() {
-                out.push(digits[i]);
-            }
+            out.extend_from_slice(frac);
+        } else {
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + scale - digits.len(), b'0');
+            out.extend_from_slice(digits);
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod replay;
 pub mod shutdown;
 pub mod symbol;
+pub mod testing;
 pub mod time;
 
 pub use component::{

@@ -28,7 +28,17 @@ const READ_CHUNK: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// How fast a replay plays.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Pace {
     /// As fast as the pipeline takes the frames.
@@ -228,7 +238,7 @@ impl Player {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
             let received = Timestamp::now();
-            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            while let Some(end) = memchr::memchr(b'\n', &buf) {
                 let line = buf.split_to(end + 1).freeze().slice(..end);
                 self.frame(line, received, cx).await?;
             }

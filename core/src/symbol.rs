@@ -61,9 +61,44 @@ impl Symbol {
 
 impl Hash for Symbol {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(&self.bytes[..self.len as usize]);
+        // Unused bytes are always zero, so the fixed-size form is canonical; four words hash
+        // much faster than a byte slice.
+        let mut word = [0u8; 8];
+        word[0] = self.len;
+        word[1..].copy_from_slice(&self.bytes[..7]);
+        state.write_u64(u64::from_le_bytes(word));
+        for chunk in self.bytes[7..].chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            state.write_u64(u64::from_le_bytes(word));
+        }
     }
 }
+
+/// A fast, non-cryptographic hasher for [`Symbol`] keys (symbols come from Kraken and the
+/// pipeline file, not from an adversary choosing collisions).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SymbolHasher(u64);
+
+impl Hasher for SymbolHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A map keyed by symbol with [`SymbolHasher`]: the per-event lookups of the engine.
+pub type SymbolMap<V> =
+    std::collections::HashMap<Symbol, V, std::hash::BuildHasherDefault<SymbolHasher>>;
 
 impl fmt::Debug for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

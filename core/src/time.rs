@@ -68,16 +68,25 @@ impl Timestamp {
             if digits == 0 {
                 return Err(err());
             }
-            for _ in digits..9 {
-                nanos *= 10;
-            }
+            const SCALE: [i64; 10] = [
+                1_000_000_000,
+                100_000_000,
+                10_000_000,
+                1_000_000,
+                100_000,
+                10_000,
+                1000,
+                100,
+                10,
+                1,
+            ];
+            nanos *= SCALE[digits.min(9)];
         }
         match &b[i..] {
             b"Z" | b"z" | b"+00:00" => {}
             _ => return Err(err()),
         }
-        let days = days_from_civil(year, month, day);
-        let secs = days * 86_400 + hour * 3600 + min * 60 + sec;
+        let secs = days_of(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
         // Years past 2262 do not fit i64 nanoseconds: refuse them instead of wrapping.
         secs.checked_mul(1_000_000_000)
             .and_then(|n| n.checked_add(nanos))
@@ -88,20 +97,59 @@ impl Timestamp {
     /// Appends the RFC 3339 form with microseconds (`2026-08-02T10:00:00.123456Z`), the precision
     /// Kraken uses.
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        thread_local! {
+            // Records print the same second over and over; the calendar maths runs once per
+            // second and thread, the rest is six digits.
+            static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+        }
         let secs = self.0.div_euclid(1_000_000_000);
         let micros = self.0.rem_euclid(1_000_000_000) / 1000;
-        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, m, d) = civil_from_days(days);
+        let prefix = LAST_SECOND.with(|cache| {
+            let (cached, text) = cache.get();
+            if cached == secs {
+                return text;
+            }
+            let text = format_second(secs);
+            cache.set((secs, text));
+            text
+        });
         let mut buf = *b"0000-00-00T00:00:00.000000Z";
-        put(&mut buf[0..4], y as u64);
-        put(&mut buf[5..7], m as u64);
-        put(&mut buf[8..10], d as u64);
-        put(&mut buf[11..13], (sod / 3600) as u64);
-        put(&mut buf[14..16], (sod / 60 % 60) as u64);
-        put(&mut buf[17..19], (sod % 60) as u64);
+        buf[..19].copy_from_slice(&prefix);
         put(&mut buf[20..26], micros as u64);
         out.extend_from_slice(&buf);
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix second.
+fn format_second(secs: i64) -> [u8; 19] {
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let mut buf = *b"0000-00-00T00:00:00";
+    put(&mut buf[0..4], y as u64);
+    put(&mut buf[5..7], m as u64);
+    put(&mut buf[8..10], d as u64);
+    put(&mut buf[11..13], (sod / 3600) as u64);
+    put(&mut buf[14..16], (sod / 60 % 60) as u64);
+    put(&mut buf[17..19], (sod % 60) as u64);
+    buf
+}
+
+/// Days since the epoch of a date; frames carry the same date for hours, so the last one is
+/// remembered per thread.
+fn days_of(year: i64, month: i64, day: i64) -> i64 {
+    thread_local! {
+        static LAST_DATE: std::cell::Cell<(i64, i64)> = const { std::cell::Cell::new((-1, 0)) };
+    }
+    let key = year * 10_000 + month * 100 + day;
+    LAST_DATE.with(|cache| {
+        let (cached, days) = cache.get();
+        if cached == key {
+            return days;
+        }
+        let days = days_from_civil(year, month, day);
+        cache.set((key, days));
+        days
+    })
 }
 
 fn put(dst: &mut [u8], mut v: u64) {

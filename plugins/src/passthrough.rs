@@ -27,3 +27,11 @@ impl Handler for Passthrough {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conforms() {
+        kobe_core::testing::check_handler(&super::PassthroughConfig {}).unwrap();
+    }
+}

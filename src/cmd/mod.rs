@@ -1,6 +1,11 @@
 //! One module per subcommand.
 
+pub mod demo;
+pub mod plugins;
+pub mod record;
 pub mod run;
+pub mod sim;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -12,6 +17,11 @@ use crate::cli::Command;
 pub async fn dispatch(command: Command, registry: Registry) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run::run(args, &registry).await,
+        Command::Validate(args) => validate::run(args, &registry),
+        Command::Plugins(args) => plugins::run(args, &registry),
+        Command::Sim(args) => sim::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Record(args) => record::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -22,6 +32,6 @@ pub fn load_pipeline(
     overrides: &[String],
     registry: &Registry,
 ) -> Result<kobe_core::pipeline::Pipeline, String> {
-    let _ = (file, overrides, registry);
-    Err("pipeline loading lands with the config work\n".into())
+    use kobe_core::pipeline::{load, EnvSource};
+    load(file, overrides, &EnvSource::Process, registry).map_err(|d| format!("{d}\n"))
 }

@@ -1,6 +1,8 @@
 //! Shared pieces for the integration tests: in-code pipelines and small test components.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +64,7 @@ pub fn pipeline(
             })
             .collect(),
         engine,
+        metrics: None,
     }
 }
 

@@ -50,28 +50,89 @@ impl DecodeError {
     }
 }
 
-#[derive(Deserialize)]
+/// The top level of a frame. `data` is decoded in the same pass when `channel` came before it
+/// (as Kraken sends it); otherwise it is kept raw and decoded once the channel is known.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
     channel: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "type")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    data: Data<'a>,
     method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     result: Option<&'a RawValue>,
-    #[serde(default)]
     success: Option<bool>,
-    #[serde(borrow, default)]
     error: Option<Cow<'a, str>>,
-    #[serde(default)]
     req_id: Option<u64>,
-    #[serde(borrow, default)]
     symbol: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     time_out: Option<Cow<'a, str>>,
+}
+
+#[derive(Default)]
+enum Data<'a> {
+    #[default]
+    Missing,
+    Book(Vec<WireBook<'a>>),
+    Status(Vec<WireStatus<'a>>),
+    Instruments(WireInstruments<'a>),
+    Raw(&'a RawValue),
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> de::Visitor<'de> for Visit {
+            type Value = Envelope<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Kraken v2 frame (a JSON object)")
+            }
+
+            fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut env = Envelope::default();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "channel" => env.channel = Some(map.next_value()?),
+                        "type" => env.kind = Some(map.next_value()?),
+                        "data" => {
+                            env.data = match env.channel.as_deref() {
+                                Some("book") => Data::Book(map.next_value()?),
+                                Some("status") => Data::Status(map.next_value()?),
+                                Some("instrument") => Data::Instruments(map.next_value()?),
+                                _ => Data::Raw(map.next_value()?),
+                            }
+                        }
+                        "method" => env.method = Some(map.next_value()?),
+                        "result" => env.result = Some(map.next_value()?),
+                        "success" => env.success = Some(map.next_value()?),
+                        "error" => env.error = Some(map.next_value()?),
+                        "req_id" => env.req_id = Some(map.next_value()?),
+                        "symbol" => env.symbol = Some(map.next_value()?),
+                        "time_out" => env.time_out = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+impl<'a> Data<'a> {
+    /// The typed data, decoding it now if it arrived before the channel name.
+    fn into_typed<T: Deserialize<'a>>(
+        self,
+        what: &str,
+        typed: impl FnOnce(Data<'a>) -> Option<T>,
+    ) -> Result<T, DecodeError> {
+        match self {
+            Data::Missing => Err(DecodeError::Json(format!("{what} frame without `data`"))),
+            Data::Raw(raw) => serde_json::from_str(raw.get()).map_err(DecodeError::json),
+            other => typed(other)
+                .ok_or_else(|| DecodeError::Json(format!("{what} frame with foreign `data`"))),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -175,16 +236,16 @@ pub fn decode_frame(
     received: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<usize, DecodeError> {
-    let env: Envelope<'_> = serde_json::from_str(text).map_err(DecodeError::json)?;
+    let mut env: Envelope<'_> = serde_json::from_str(text).map_err(DecodeError::json)?;
     let start = out.len();
     let result = match (env.channel.as_deref(), env.method.as_deref()) {
-        (Some("book"), _) => decode_book(&env, received, out),
+        (Some("book"), _) => decode_book(&mut env, received, out),
         (Some("heartbeat"), _) => {
             out.push(Event::new(None, received, EventKind::Heartbeat));
             Ok(())
         }
-        (Some("status"), _) => decode_status(&env, received, out),
-        (Some("instrument"), _) => decode_instrument(&env, received, out),
+        (Some("status"), _) => decode_status(&mut env, received, out),
+        (Some("instrument"), _) => decode_instrument(&mut env, received, out),
         (None, Some(method @ ("subscribe" | "unsubscribe"))) => {
             decode_ack(&env, method, received, out)
         }
@@ -199,14 +260,8 @@ pub fn decode_frame(
     }
 }
 
-fn data<'a>(env: &Envelope<'a>, what: &str) -> Result<&'a str, DecodeError> {
-    env.data
-        .map(RawValue::get)
-        .ok_or_else(|| DecodeError::Json(format!("{what} frame without `data`")))
-}
-
 fn decode_book(
-    env: &Envelope<'_>,
+    env: &mut Envelope<'_>,
     received: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
@@ -221,8 +276,10 @@ fn decode_book(
             ))
         }
     };
-    let entries: Vec<WireBook<'_>> =
-        serde_json::from_str(data(env, "book")?).map_err(DecodeError::json)?;
+    let entries = std::mem::take(&mut env.data).into_typed("book", |d| match d {
+        Data::Book(b) => Some(b),
+        _ => None,
+    })?;
     for entry in entries {
         let book = BookData {
             bids: levels(entry.bids),
@@ -246,12 +303,14 @@ fn decode_book(
 }
 
 fn decode_status(
-    env: &Envelope<'_>,
+    env: &mut Envelope<'_>,
     received: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
-    let entries: Vec<WireStatus<'_>> =
-        serde_json::from_str(data(env, "status")?).map_err(DecodeError::json)?;
+    let entries = std::mem::take(&mut env.data).into_typed("status", |d| match d {
+        Data::Status(s) => Some(s),
+        _ => None,
+    })?;
     for s in entries {
         out.push(Event::new(
             None,
@@ -268,12 +327,14 @@ fn decode_status(
 }
 
 fn decode_instrument(
-    env: &Envelope<'_>,
+    env: &mut Envelope<'_>,
     received: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
-    let data: WireInstruments<'_> =
-        serde_json::from_str(data(env, "instrument")?).map_err(DecodeError::json)?;
+    let data = std::mem::take(&mut env.data).into_typed("instrument", |d| match d {
+        Data::Instruments(i) => Some(i),
+        _ => None,
+    })?;
     for pair in data.pairs {
         for (field, p) in [
             ("price_precision", pair.price_precision),

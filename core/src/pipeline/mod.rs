@@ -1,9 +1,19 @@
 //! Pipelines: the YAML model, loading and validation (every error, located), and running the
 //! validated graph.
 
+mod diagnostics;
+mod load;
+mod locate;
 mod run;
+mod spec;
+mod yaml;
 
+pub use diagnostics::{Diagnostic, Diagnostics, Origin};
+pub use load::{load, load_str, EnvSource, ENV_PREFIX, ENV_SEPARATOR};
+pub use locate::LineCol;
 pub use run::{run, RunError, RunReport};
+pub use spec::{parse_socket_addr, SECTIONS};
+pub use yaml::Yaml;
 
 use crate::component::{HandlerConfig, SinkConfig, SourceConfig};
 use crate::event::EventFilter;
@@ -27,6 +37,13 @@ impl Default for EngineOptions {
             channel_capacity: 16,
         }
     }
+}
+
+/// The pipeline file's `metrics:` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Where the metrics endpoint listens (`:2112` means every interface).
+    pub addr: std::net::SocketAddr,
 }
 
 /// A handler of the chain, with where it was declared.
@@ -66,4 +83,6 @@ pub struct Pipeline {
     pub sinks: Vec<SinkSpec>,
     /// Engine tuning.
     pub engine: EngineOptions,
+    /// The metrics endpoint, when the file asks for one.
+    pub metrics: Option<MetricsOptions>,
 }

@@ -1,0 +1,358 @@
+//! The whole pipeline against typed decode-only, in one run, on the fixture corpus repeated to
+//! at least a million frames:
+//!
+//! - pipeline: `replay` → `snapshot` → `update` → `checksum` → JSON records to a `file` sink,
+//!   every checksum verified (the run fails if any mismatches);
+//! - baseline: serde_json into borrowed structs with exact number text, on the same frames.
+//!
+//! `cargo bench --bench pipeline` (`KOBE_BENCH_FRAMES` sets the frame count,
+//! `KOBE_BENCH_WORKERS` a comma-separated list of worker counts, default `1,2`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use figment::value::Value;
+use kobe_core::component::ComponentKind;
+use kobe_core::pipeline::{run, EngineOptions, HandlerSpec, Pipeline, SinkSpec};
+use kobe_core::registry::{AnyConfig, Registry};
+use kobe_core::{EventFilter, EventType};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kraken-fixtures")
+}
+
+/// All v2 fixture frames, each file's symbols renamed (`BTC/USD` → `BTC/USD.3`) so files do not
+/// share books, plus the precision hints for the renamed symbols.
+fn corpus() -> (Vec<String>, serde_json::Map<String, serde_json::Value>) {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap())
+            .unwrap();
+    let mut frames = Vec::new();
+    let mut precision = serde_json::Map::new();
+    for (i, fx) in manifest["fixtures"].as_array().unwrap().iter().enumerate() {
+        if fx["api"] != "v2" {
+            continue;
+        }
+        let text = std::fs::read_to_string(fixtures().join(fx["file"].as_str().unwrap())).unwrap();
+        let symbols = fx["precision"].as_object().unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut line = line.to_string();
+            for sym in symbols.keys() {
+                line = line.replace(
+                    &format!("\"symbol\":\"{sym}\""),
+                    &format!("\"symbol\":\"{sym}.{i}\""),
+                );
+            }
+            frames.push(line);
+        }
+        for (sym, p) in symbols {
+            precision.insert(format!("{sym}.{i}"), p.clone());
+        }
+    }
+    (frames, precision)
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    channel: Option<&'a str>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<Vec<Entry<'a>>>,
+    #[serde(borrow)]
+    method: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Entry<'a> {
+    #[serde(borrow)]
+    symbol: Option<&'a str>,
+    #[serde(borrow, default)]
+    bids: Vec<Lvl<'a>>,
+    #[serde(borrow, default)]
+    asks: Vec<Lvl<'a>>,
+    checksum: Option<u32>,
+    #[serde(borrow)]
+    timestamp: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Lvl<'a> {
+    #[serde(borrow)]
+    price: &'a RawValue,
+    #[serde(borrow)]
+    qty: &'a RawValue,
+}
+
+fn decode_only(frames: &[String], repeat: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..repeat {
+        for f in frames {
+            // The instrument frame's `data` is an object, not a list; count it as decoded.
+            let parsed: Result<Frame<'_>, _> = serde_json::from_str(f);
+            std::hint::black_box(&parsed);
+        }
+    }
+    start.elapsed()
+}
+
+fn component(
+    registry: &Registry,
+    kind: ComponentKind,
+    name: &str,
+    options: serde_json::Value,
+) -> AnyConfig {
+    registry
+        .get(kind, name)
+        .unwrap_or_else(|| panic!("{name} is not registered"))
+        .parse(&Value::serialize(options).unwrap())
+        .unwrap()
+}
+
+fn pipeline_run(
+    registry: &Registry,
+    corpus: &Path,
+    precision: &serde_json::Map<String, serde_json::Value>,
+    repeat: usize,
+    workers: usize,
+    out_dir: &Path,
+) -> (Duration, u64, u64) {
+    let AnyConfig::Source(source) = component(
+        registry,
+        ComponentKind::Source,
+        "replay",
+        serde_json::json!({"path": corpus, "repeat": repeat, "precision": precision}),
+    ) else {
+        unreachable!()
+    };
+    let handlers = ["snapshot", "update", "checksum"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let AnyConfig::Handler(config) = component(
+                registry,
+                ComponentKind::Handler,
+                name,
+                serde_json::json!({}),
+            ) else {
+                unreachable!()
+            };
+            HandlerSpec {
+                path: format!("handlers[{i}]"),
+                type_name: name.to_string(),
+                config,
+            }
+        })
+        .collect();
+    let records = out_dir.join(format!("records-{workers}.ndjson"));
+    let mismatches = out_dir.join(format!("mismatches-{workers}.ndjson"));
+    let _ = std::fs::remove_file(&records);
+    let _ = std::fs::remove_file(&mismatches);
+    let sink = |path: &Path, filter: EventFilter, id: &str| {
+        let AnyConfig::Sink(config) = component(
+            registry,
+            ComponentKind::Sink,
+            "file",
+            serde_json::json!({"path": path}),
+        ) else {
+            unreachable!()
+        };
+        SinkSpec {
+            id: id.into(),
+            type_name: "file".into(),
+            config,
+            filter,
+        }
+    };
+    let p = Pipeline {
+        source_type: "replay".into(),
+        source,
+        handlers,
+        sinks: vec![
+            sink(
+                &records,
+                EventFilter::ALL.without(EventType::Raw),
+                "records",
+            ),
+            sink(
+                &mismatches,
+                EventFilter::of(&[EventType::ChecksumMismatch]),
+                "mismatches",
+            ),
+        ],
+        engine: EngineOptions {
+            workers,
+            batch_size: 512,
+            channel_capacity: 16,
+        },
+        metrics: None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let report = rt.block_on(run(p, CancellationToken::new())).unwrap();
+    let elapsed = start.elapsed();
+    let bad = std::fs::read_to_string(&mismatches)
+        .unwrap()
+        .lines()
+        .count() as u64;
+    let _ = std::fs::remove_file(&records);
+    (elapsed, report.source.frames, bad)
+}
+
+/// Single-thread cost of each stage, cumulatively: decode, + book handlers, + JSON rendering.
+fn stages(
+    registry: &Registry,
+    frames: &[String],
+    precision: &serde_json::Map<String, serde_json::Value>,
+    repeat: usize,
+) -> [Duration; 3] {
+    use kobe_core::book::BookStore;
+    use kobe_core::event::InstrumentInfo;
+    use kobe_core::kraken::decode::decode_frame;
+    use kobe_core::record::RecordFormat;
+    use kobe_core::{EventBatch, HandlerContext, Symbol, Timestamp};
+
+    let hints: std::collections::HashMap<Symbol, InstrumentInfo> = precision
+        .iter()
+        .map(|(s, p)| {
+            (
+                Symbol::new(s).unwrap(),
+                InstrumentInfo {
+                    price_precision: p[0].as_u64().unwrap() as u8,
+                    qty_precision: p[1].as_u64().unwrap() as u8,
+                },
+            )
+        })
+        .collect();
+    let mut out = [Duration::ZERO; 3];
+    for (stage, slot) in out.iter_mut().enumerate() {
+        let mut handlers: Vec<_> = ["snapshot", "update", "checksum"]
+            .iter()
+            .map(|name| {
+                let AnyConfig::Handler(c) = component(
+                    registry,
+                    ComponentKind::Handler,
+                    name,
+                    serde_json::json!({}),
+                ) else {
+                    unreachable!()
+                };
+                c.build().unwrap()
+            })
+            .collect();
+        let mut books = BookStore::new(10, &hints);
+        let mut control = Vec::new();
+        let mut rendered = Vec::with_capacity(1 << 20);
+        let start = Instant::now();
+        for _ in 0..repeat {
+            for chunk in frames.chunks(512) {
+                let mut batch = EventBatch::with_capacity(1024);
+                for f in chunk {
+                    let _ = decode_frame(f, Timestamp(0), &mut batch.events);
+                }
+                if stage >= 1 {
+                    let mut cx = HandlerContext {
+                        books: &mut books,
+                        control: &mut control,
+                        shard: 0,
+                        shards: 1,
+                        now: Timestamp(0),
+                    };
+                    for h in &mut handlers {
+                        h.process(&mut batch, &mut cx).unwrap();
+                    }
+                    control.clear();
+                }
+                if stage >= 2 {
+                    rendered.clear();
+                    for e in &batch.events {
+                        RecordFormat::Json.write(e, &mut rendered);
+                    }
+                    std::hint::black_box(&rendered);
+                }
+                std::hint::black_box(&batch);
+            }
+        }
+        *slot = start.elapsed();
+    }
+    out
+}
+
+fn main() {
+    let want: usize = std::env::var("KOBE_BENCH_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let workers: Vec<usize> = std::env::var("KOBE_BENCH_WORKERS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .filter_map(|w| w.trim().parse().ok())
+        .collect();
+    let (frames, precision) = corpus();
+    let repeat = want.div_ceil(frames.len());
+    let total = frames.len() * repeat;
+    let shm = Path::new("/dev/shm");
+    let dir = tempfile::tempdir_in(if shm.is_dir() { shm } else { Path::new("/tmp") }).unwrap();
+    let corpus_file = dir.path().join("corpus.ndjson");
+    std::fs::write(&corpus_file, frames.join("\n") + "\n").unwrap();
+
+    let mut registry = Registry::new();
+    kobe_core::replay::register(&mut registry);
+    kobe_plugins::register(&mut registry);
+    kobe_sinks::register(&mut registry);
+
+    println!(
+        "pipeline benchmark: {} fixture frames x {repeat} = {total} frames",
+        frames.len()
+    );
+    decode_only(&frames, repeat.div_ceil(10));
+    let base = (0..3).map(|_| decode_only(&frames, repeat)).min().unwrap();
+    let ns = |d: Duration| d.as_nanos() as f64 / total as f64;
+    let rate = |d: Duration| total as f64 / d.as_secs_f64() / 1e6;
+    println!(
+        "typed decode-only          {:>6.2} M frames/s  {:>7.1} ns/frame",
+        rate(base),
+        ns(base)
+    );
+    let st = stages(&registry, &frames, &precision, repeat.div_ceil(4));
+    let stage_total = frames.len() * repeat.div_ceil(4);
+    let sns = |d: Duration| d.as_nanos() as f64 / stage_total as f64;
+    println!(
+        "stages, one thread: decode {:.0} ns, + books/checksum {:.0} ns, + JSON records {:.0} ns per frame",
+        sns(st[0]),
+        sns(st[1]) - sns(st[0]),
+        sns(st[2]) - sns(st[1])
+    );
+    for w in workers {
+        pipeline_run(
+            &registry,
+            &corpus_file,
+            &precision,
+            repeat.div_ceil(10),
+            w,
+            dir.path(),
+        );
+        let (d, n, bad) = (0..2)
+            .map(|_| pipeline_run(&registry, &corpus_file, &precision, repeat, w, dir.path()))
+            .min_by_key(|r| r.0)
+            .unwrap();
+        assert_eq!(n as usize, total, "every frame replayed");
+        assert_eq!(bad, 0, "checksum mismatches in the fixture corpus");
+        println!(
+            "pipeline, {w} worker(s)       {:>6.2} M frames/s  {:>7.1} ns/frame  ({:.2}x decode-only time)",
+            rate(d),
+            ns(d),
+            d.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
