@@ -8,7 +8,7 @@
 //! and quantity must match) and reused, so the cache can never be stale; [`TopCache::note`]
 //! keeps the cached digits aligned when levels shift, so that usually one level is reformatted.
 
-use super::side::Change;
+use super::side::{Change, SideStore};
 
 /// Levels per side that enter the checksum.
 pub const CHECKSUM_LEVELS: usize = 10;
@@ -133,9 +133,9 @@ impl TopCache {
     /// slot. `price` maps a key back to the price. `out` must have [`BUFFER`] bytes. Up to
     /// [`SPILL`] bytes past the returned end may be overwritten (levels are copied in blocks).
     #[inline]
-    pub(super) fn write(
+    pub(super) fn write<S: SideStore>(
         &mut self,
-        levels: impl Iterator<Item = (u128, u128)>,
+        side: &S,
         price: impl Fn(u128) -> u128,
         out: &mut [u8],
         at: usize,
@@ -148,8 +148,9 @@ impl TopCache {
         let from = self.from.min(self.count);
         let mut len = if from == 0 { at } else { self.ends[from - 1] };
         let mut rank = from;
-        for (key, qty) in levels.skip(from).take(CHECKSUM_LEVELS - from) {
-            let slot = &mut self.slots[usize::from(self.order[rank])];
+        let (slots, order, ends) = (&mut self.slots, &self.order, &mut self.ends);
+        side.visit(from, CHECKSUM_LEVELS - from, |key, qty| {
+            let slot = &mut slots[usize::from(order[rank])];
             if !slot.filled || slot.key != key {
                 let p = put(price(key), &mut slot.text, 0);
                 slot.price_len = p as u8;
@@ -168,9 +169,9 @@ impl TopCache {
                 out[len..len + TEXT].copy_from_slice(&slot.text);
             }
             len += n;
-            self.ends[rank] = len;
+            ends[rank] = len;
             rank += 1;
-        }
+        });
         self.count = rank;
         self.from = CHECKSUM_LEVELS;
         len

@@ -223,13 +223,13 @@ impl<S: SideStore> OrderBook<S> {
         spill.copy_from_slice(&self.text[old_ask_end..old_ask_end + checksum::SPILL]);
         self.ask_end = self
             .ask_text
-            .write(self.asks.iter(), |k| k, &mut self.text[..], 0);
+            .write(&self.asks, |k| k, &mut self.text[..], 0);
         if self.ask_end == old_ask_end {
             self.text[old_ask_end..old_ask_end + checksum::SPILL].copy_from_slice(&spill);
         }
-        self.text_end =
-            self.bid_text
-                .write(self.bids.iter(), bid_key, &mut self.text[..], self.ask_end);
+        self.text_end = self
+            .bid_text
+            .write(&self.bids, bid_key, &mut self.text[..], self.ask_end);
         let sum = crc32fast::hash(&self.text[..self.text_end]);
         self.last_checksum = Some(sum);
         sum

@@ -39,6 +39,14 @@ pub trait SideStore: Default + Clone + Debug + Send {
     }
     /// The levels, best first.
     fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_;
+    /// Calls `f(key, qty)` for up to `n` levels from rank `from` on, best first (the checksum's
+    /// walk; structures with contiguous storage do it without iterator adaptors).
+    #[inline]
+    fn visit(&self, from: usize, n: usize, mut f: impl FnMut(u128, u128)) {
+        for (k, q) in self.iter().skip(from).take(n) {
+            f(k, q);
+        }
+    }
 }
 
 /// Sorted [`VecDeque`], best at the front: inserting near the best shifts only the few levels
@@ -101,6 +109,22 @@ impl SideStore for DequeSide {
 
     fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
         self.levels.iter().copied()
+    }
+
+    #[inline]
+    fn visit(&self, from: usize, n: usize, mut f: impl FnMut(u128, u128)) {
+        let (a, b) = self.levels.as_slices();
+        let mut left = n;
+        let mut skip = from;
+        for part in [a, b] {
+            let start = skip.min(part.len());
+            skip -= start;
+            let take = left.min(part.len() - start);
+            for &(k, q) in &part[start..start + take] {
+                f(k, q);
+            }
+            left -= take;
+        }
     }
 }
 
