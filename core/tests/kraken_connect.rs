@@ -24,7 +24,10 @@ fn policy_config(url: &str, attempts: u32) -> kobe_core::kraken::KrakenSourceCon
 
 async fn source_error(config: &kobe_core::kraken::KrakenSourceConfig) -> String {
     let run = start(config, false).await;
-    let r = tokio::time::timeout(WAIT, run.task).await.expect("the source hung").unwrap();
+    let r = tokio::time::timeout(WAIT, run.task)
+        .await
+        .expect("the source hung")
+        .unwrap();
     r.expect_err("the source must give up").to_string()
 }
 
@@ -59,8 +62,14 @@ async fn closed_port_backs_off_then_gives_up() {
     // Delays after failures 1, 2, 3: 40 ms, then the 150 ms floor twice (no jitter).
     // (The paused clock may also advance a little while connect() waits on the socket.)
     let elapsed = start.elapsed();
-    assert!(elapsed >= Duration::from_millis(40 + 150 + 150), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(40 + 150 + 150 + 100), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(40 + 150 + 150),
+        "{elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(40 + 150 + 150 + 100),
+        "{elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +93,9 @@ async fn server_that_sends_garbage_is_a_handshake_error() {
     let (url, times) = server(|mut s| async move {
         let mut buf = [0u8; 1024];
         let _ = s.read(&mut buf).await;
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ngarbage").await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ngarbage")
+            .await;
     })
     .await;
     let text = source_error(&policy_config(&url, 3)).await;
@@ -93,7 +104,10 @@ async fn server_that_sends_garbage_is_a_handshake_error() {
     let t = times.lock().unwrap().clone();
     assert_eq!(t.len(), 3);
     assert!(t[1] - t[0] >= Duration::from_millis(40));
-    assert!(t[2] - t[1] >= Duration::from_millis(150), "the floor applies once failures repeat");
+    assert!(
+        t[2] - t[1] >= Duration::from_millis(150),
+        "the floor applies once failures repeat"
+    );
 }
 
 #[test]

@@ -22,7 +22,10 @@ async fn fifty_symbols_survive_every_fault() {
     })
     .await;
     let names: Vec<String> = (0..50).map(|i| format!("S{i:03}/USD")).collect();
-    let s: Vec<_> = names.iter().map(|n| kobe_core::Symbol::new(n).unwrap()).collect();
+    let s: Vec<_> = names
+        .iter()
+        .map(|n| kobe_core::Symbol::new(n).unwrap())
+        .collect();
     let mut cfg = fast(&sim.url(), &s, 25);
     cfg.symbols_per_connection = 20;
     let mut run = start(&cfg, false).await;
@@ -30,21 +33,40 @@ async fn fifty_symbols_survive_every_fault() {
     let mut books = Books::new(25);
     let all_live = |b: &Books| b.books.len() == 50;
     run.until(&mut books, |_, b| all_live(b)).await;
-    assert_eq!(sim.stats().connections, 3, "50 symbols at 20 per connection");
+    assert_eq!(
+        sim.stats().connections,
+        3,
+        "50 symbols at 20 per connection"
+    );
 
     sim.inject(Fault::MultiSymbolFrame);
-    run.until(&mut books, |_, _| sim.stats().multi_symbol_frames >= 1).await;
+    run.until(&mut books, |_, _| sim.stats().multi_symbol_frames >= 1)
+        .await;
 
     sim.inject(Fault::MalformedFrame);
-    run.until(&mut books, |_, _| sim.stats().malformed >= 1).await;
+    run.until(&mut books, |_, _| sim.stats().malformed >= 1)
+        .await;
 
     sim.inject(Fault::CorruptChecksum);
-    run.until(&mut books, |e, _| matches!(e.kind, EventKind::BookReset { reason: ResetReason::Resync })).await;
+    run.until(&mut books, |e, _| {
+        matches!(
+            e.kind,
+            EventKind::BookReset {
+                reason: ResetReason::Resync
+            }
+        )
+    })
+    .await;
     run.until(&mut books, |_, b| all_live(b)).await;
 
     sim.inject(Fault::PrecisionChange(Some(s[7])));
     run.until(&mut books, |e, _| {
-        matches!(e.kind, EventKind::BookReset { reason: ResetReason::PrecisionChange })
+        matches!(
+            e.kind,
+            EventKind::BookReset {
+                reason: ResetReason::PrecisionChange
+            }
+        )
     })
     .await;
     run.until(&mut books, |_, b| all_live(b)).await;
@@ -54,7 +76,12 @@ async fn fifty_symbols_survive_every_fault() {
     sim.inject(Fault::Disconnect);
     let mut reset = HashSet::new();
     run.until(&mut books, |e, _| {
-        if matches!(e.kind, EventKind::BookReset { reason: ResetReason::Reconnect }) {
+        if matches!(
+            e.kind,
+            EventKind::BookReset {
+                reason: ResetReason::Reconnect
+            }
+        ) {
             reset.insert(e.symbol);
         }
         reset.len() == 50
@@ -65,7 +92,12 @@ async fn fifty_symbols_survive_every_fault() {
     sim.inject(Fault::Stall);
     reset.clear();
     run.until(&mut books, |e, _| {
-        if matches!(e.kind, EventKind::BookReset { reason: ResetReason::Reconnect }) {
+        if matches!(
+            e.kind,
+            EventKind::BookReset {
+                reason: ResetReason::Reconnect
+            }
+        ) {
             reset.insert(e.symbol);
         }
         reset.len() == 50
@@ -77,8 +109,16 @@ async fn fifty_symbols_survive_every_fault() {
     assert!(st.disconnects >= 1 && st.stalls >= 1 && st.corrupted == 1 && st.malformed >= 1);
     assert!(st.precision_changes == 1 && st.multi_symbol_frames >= 1 && st.rejected == 1);
     sim.pause(true);
-    run.until(&mut books, |_, b| all_live(b) && b.equal_to_sim(&sim, &s, 25)).await;
-    assert_eq!(books.mismatches.len(), 1, "only the corrupted checksum fails: {:?}", books.mismatches);
+    run.until(&mut books, |_, b| {
+        all_live(b) && b.equal_to_sim(&sim, &s, 25)
+    })
+    .await;
+    assert_eq!(
+        books.mismatches.len(),
+        1,
+        "only the corrupted checksum fails: {:?}",
+        books.mismatches
+    );
     assert_no_update_between_reset_and_snapshot(&run.seen);
     let report = run.finish().await.unwrap();
     assert!(report.malformed >= 1, "{report:?}");

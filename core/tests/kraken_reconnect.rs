@@ -10,7 +10,11 @@ use kobe_core::kraken::simulator::{Fault, SimConfig};
 use kraken_support::*;
 
 async fn recovers_from(fault: Fault) {
-    let (sim, _stop) = sim(SimConfig { symbols: 5, ..SimConfig::default() }).await;
+    let (sim, _stop) = sim(SimConfig {
+        symbols: 5,
+        ..SimConfig::default()
+    })
+    .await;
     let s = syms(&["S000/USD", "S001/USD", "S002/USD"]);
     let mut run = start(&fast(&sim.url(), &s, 10), false).await;
     let mut books = Books::new(10);
@@ -20,7 +24,12 @@ async fn recovers_from(fault: Fault) {
     // Every symbol is reset, then snapshotted again on the new connection.
     let mut reset = std::collections::HashSet::new();
     run.until(&mut books, |e, _| {
-        if matches!(e.kind, EventKind::BookReset { reason: ResetReason::Reconnect }) {
+        if matches!(
+            e.kind,
+            EventKind::BookReset {
+                reason: ResetReason::Reconnect
+            }
+        ) {
             reset.insert(e.symbol.unwrap());
         }
         reset.len() == 3
@@ -29,13 +38,26 @@ async fn recovers_from(fault: Fault) {
     run.until(&mut books, |_, b| b.books.len() == 3).await;
     let after = &run.seen[before..];
     for sym in &s {
-        assert_eq!(count(after, *sym, |k| matches!(k, EventKind::BookReset { .. })), 1, "{sym}");
-        assert_eq!(count(after, *sym, |k| matches!(k, EventKind::BookSnapshot(_))), 1, "{sym}");
+        assert_eq!(
+            count(after, *sym, |k| matches!(k, EventKind::BookReset { .. })),
+            1,
+            "{sym}"
+        );
+        assert_eq!(
+            count(after, *sym, |k| matches!(k, EventKind::BookSnapshot(_))),
+            1,
+            "{sym}"
+        );
     }
     assert_eq!(sim.stats().connections, 2);
     sim.pause(true);
-    run.until(&mut books, |_, b| b.equal_to_sim(&sim, &s, 10)).await;
-    assert!(books.mismatches.is_empty(), "checksum mismatches: {:?}", books.mismatches);
+    run.until(&mut books, |_, b| b.equal_to_sim(&sim, &s, 10))
+        .await;
+    assert!(
+        books.mismatches.is_empty(),
+        "checksum mismatches: {:?}",
+        books.mismatches
+    );
     assert_no_update_between_reset_and_snapshot(&run.seen);
     run.finish().await.unwrap();
 }
@@ -64,6 +86,9 @@ async fn idle_connections_are_kept_alive_with_pings() {
     let run = start(&fast(&sim.url(), &s, 10), false).await;
     let (stats, ok) = sim.wait_for(WAIT, |st| st.pongs >= 6).await;
     assert!(ok, "{stats:?}");
-    assert_eq!(stats.connections, 1, "an idle but answering connection is not dropped");
+    assert_eq!(
+        stats.connections, 1,
+        "an idle but answering connection is not dropped"
+    );
     run.finish().await.unwrap();
 }

@@ -55,7 +55,11 @@ fn essence(events: &[Event]) -> Vec<(Option<kobe_core::Symbol>, Option<Timestamp
 
 #[tokio::test]
 async fn recording_replays_to_the_exchanges_books() {
-    let (sim, _stop) = sim(SimConfig { symbols: 5, ..SimConfig::default() }).await;
+    let (sim, _stop) = sim(SimConfig {
+        symbols: 5,
+        ..SimConfig::default()
+    })
+    .await;
     let s = syms(&["S000/USD", "S001/USD", "S002/USD"]);
     let (writer, reader) = tokio::io::duplex(1 << 16);
     let stop = CancellationToken::new();
@@ -71,7 +75,11 @@ async fn recording_replays_to_the_exchanges_books() {
     let mut books = Books::new(25);
     let mut paused = false;
     loop {
-        let line = tokio::time::timeout(WAIT, lines.next_line()).await.unwrap().unwrap().unwrap();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let mut events = Vec::new();
         decode_frame(&line, Timestamp(0), &mut events).unwrap();
         events.iter().for_each(|e| books.apply(e));
@@ -88,18 +96,22 @@ async fn recording_replays_to_the_exchanges_books() {
     let expected: Vec<_> = s.iter().map(|x| sim.book(x, 25).unwrap()).collect();
     let same = |b: &Books| {
         s.iter().zip(&expected).all(|(x, e)| {
-            b.books.get(x).is_some_and(|a| a.bids().eq(e.bids()) && a.asks().eq(e.asks()))
+            b.books
+                .get(x)
+                .is_some_and(|a| a.bids().eq(e.bids()) && a.asks().eq(e.asks()))
         })
     };
-    {
-    }
+    {}
     stop.cancel();
     while let Ok(Some(line)) = lines.next_line().await {
         file.extend_from_slice(line.as_bytes());
         file.push(b'\n');
     }
     let report = recording.await.unwrap().unwrap();
-    assert_eq!(report.frames as usize, file.iter().filter(|&&b| b == b'\n').count());
+    assert_eq!(
+        report.frames as usize,
+        file.iter().filter(|&&b| b == b'\n').count()
+    );
     std::fs::write(&path, &file).unwrap();
 
     let (events, malformed) = replay(&path).await;
@@ -108,16 +120,24 @@ async fn recording_replays_to_the_exchanges_books() {
     events.iter().for_each(|e| replayed.apply(e));
     assert!(replayed.checked >= 100);
     assert!(replayed.mismatches.is_empty());
-    assert!(same(&replayed), "the replayed books differ from the exchange's");
+    assert!(
+        same(&replayed),
+        "the replayed books differ from the exchange's"
+    );
 }
 
 #[tokio::test]
 async fn replay_of_a_live_session_gives_the_same_records() {
-    let (sim, _stop) = sim(SimConfig { symbols: 5, ..SimConfig::default() }).await;
+    let (sim, _stop) = sim(SimConfig {
+        symbols: 5,
+        ..SimConfig::default()
+    })
+    .await;
     let s = syms(&["S000/USD", "S001/USD", "S002/USD"]);
     let mut run = start(&fast(&sim.url(), &s, 25), true).await;
     let mut books = Books::new(25);
-    run.until(&mut books, |_, _| sim.stats().updates >= 100).await;
+    run.until(&mut books, |_, _| sim.stats().updates >= 100)
+        .await;
     run.stop.cancel();
     run.seen.extend(run.pending.drain(..));
     while let Some(b) = run.rx.recv().await {
@@ -137,14 +157,27 @@ async fn replay_of_a_live_session_gives_the_same_records() {
     let (replayed, malformed) = replay(&path).await;
     assert_eq!(malformed, 0);
     let live = essence(&run.seen);
-    assert!(live.iter().filter(|e| matches!(e.2, EventKind::BookUpdate(_))).count() >= 50);
+    assert!(
+        live.iter()
+            .filter(|e| matches!(e.2, EventKind::BookUpdate(_)))
+            .count()
+            >= 50
+    );
     // The live source keeps instrument events of its own pairs only; the file has them all.
     let replayed: Vec<_> = essence(&replayed)
         .into_iter()
         .filter(|e| !matches!(e.2, EventKind::Instrument(_)) || e.0.is_some_and(|x| s.contains(&x)))
         .collect();
     if let Some(i) = replayed.iter().zip(&live).position(|(a, b)| a != b) {
-        panic!("record {i} differs:\nreplay {:?}\nlive   {:?}", replayed[i], live[i]);
+        panic!(
+            "record {i} differs:\nreplay {:?}\nlive   {:?}",
+            replayed[i], live[i]
+        );
     }
-    assert_eq!(replayed.len(), live.len(), "last replayed: {:?}", replayed.last());
+    assert_eq!(
+        replayed.len(),
+        live.len(),
+        "last replayed: {:?}",
+        replayed.last()
+    );
 }

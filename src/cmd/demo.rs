@@ -36,9 +36,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let sim = simulator::spawn(
         listener,
         sim_stop.clone(),
-        SimConfig { symbols: n, tick: Duration::from_millis(200), updates_per_tick: 1, ..SimConfig::default() },
+        SimConfig {
+            symbols: n,
+            tick: Duration::from_millis(200),
+            updates_per_tick: 1,
+            ..SimConfig::default()
+        },
     )?;
-    let symbols: Vec<String> = sim.symbols().iter().map(|s| format!("\"{}\"", s.0)).collect();
+    let symbols: Vec<String> = sim
+        .symbols()
+        .iter()
+        .map(|s| format!("\"{}\"", s.0))
+        .collect();
     let yaml = format!(
         "source:\n  type: kraken\n  url: {url}\n  symbols: [{list}]\n  depth: {depth}\n\
          handlers:\n  - type: snapshot\n  - type: update\n  - type: checksum\n    on_mismatch: resync\n\
@@ -47,9 +56,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         list = symbols.join(", "),
         depth = args.depth,
     );
-    let pipeline = load_str(&yaml, "<demo>", &[], &EnvSource::Map(Default::default()), &crate::registry())
-        .map_err(|d| anyhow::anyhow!("{d}"))
-        .context("the demo pipeline is invalid")?;
+    let pipeline = load_str(
+        &yaml,
+        "<demo>",
+        &[],
+        &EnvSource::Map(Default::default()),
+        &crate::registry(),
+    )
+    .map_err(|d| anyhow::anyhow!("{d}"))
+    .context("the demo pipeline is invalid")?;
     eprintln!("kobe demo: simulator on {}; streaming {n} books at depth {} through snapshot → update → checksum → stdout (Ctrl-C to stop)", sim.url(), args.depth);
     if let Some(secs) = args.seconds {
         let stop = stop.clone();

@@ -33,14 +33,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let symbols = if args.symbols.trim() == "all" {
         Symbols::Keyword("all".into())
     } else {
-        Symbols::List(args.symbols.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        Symbols::List(
+            args.symbols
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
     };
     let mut config = KrakenSourceConfig::new(args.url, Vec::new(), args.depth);
     config.symbols = symbols;
     let problems = config.validate();
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!("{}: {}", if p.path.is_empty() { "record" } else { &p.path }, p.message);
+            eprintln!(
+                "{}: {}",
+                if p.path.is_empty() { "record" } else { &p.path },
+                p.message
+            );
         }
         anyhow::bail!("invalid arguments; nothing recorded");
     }
@@ -57,9 +67,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open {}", args.output.display()))?;
         let mut out = tokio::io::BufWriter::new(file);
         let r = record(&config, &mut out, stop, args.frames).await?;
-        out.into_inner().sync_all().await.with_context(|| format!("cannot sync {}", args.output.display()))?;
+        out.into_inner()
+            .sync_all()
+            .await
+            .with_context(|| format!("cannot sync {}", args.output.display()))?;
         r
     };
-    eprintln!("kobe record: {} frames, {} bytes written to {}", report.frames, report.bytes, args.output.display());
+    eprintln!(
+        "kobe record: {} frames, {} bytes written to {}",
+        report.frames,
+        report.bytes,
+        args.output.display()
+    );
     Ok(())
 }

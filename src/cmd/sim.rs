@@ -52,10 +52,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ..SimConfig::default()
         },
     )?;
-    println!("kobe sim: Kraken v2 simulator on {} ({} pairs)", sim.url(), args.symbols);
-    println!("  try: kobe record --url {} --symbols S000/USD,S001/USD -o session.ndjson", sim.url());
+    println!(
+        "kobe sim: Kraken v2 simulator on {} ({} pairs)",
+        sim.url(),
+        args.symbols
+    );
+    println!(
+        "  try: kobe record --url {} --symbols S000/USD,S001/USD -o session.ndjson",
+        sim.url()
+    );
     if let Some(every) = args.fault_every {
-        tokio::spawn(inject_faults(sim.clone(), Duration::from_secs(every.max(1)), args.seed, stop.clone()));
+        tokio::spawn(inject_faults(
+            sim.clone(),
+            Duration::from_secs(every.max(1)),
+            args.seed,
+            stop.clone(),
+        ));
     }
     stop.cancelled().await;
     let s = sim.stats();
@@ -69,10 +81,18 @@ fn pace(rate: u64) -> (Duration, usize) {
         return (Duration::ZERO, 50);
     }
     let ticks_per_sec = rate.clamp(1, 100);
-    (Duration::from_millis(1000 / ticks_per_sec), (rate / ticks_per_sec).max(1) as usize)
+    (
+        Duration::from_millis(1000 / ticks_per_sec),
+        (rate / ticks_per_sec).max(1) as usize,
+    )
 }
 
-async fn inject_faults(sim: simulator::SimHandle, every: Duration, seed: u64, stop: CancellationToken) {
+async fn inject_faults(
+    sim: simulator::SimHandle,
+    every: Duration,
+    seed: u64,
+    stop: CancellationToken,
+) {
     let mut n = seed as usize;
     let mut interval = tokio::time::interval(every);
     interval.tick().await;
@@ -81,7 +101,9 @@ async fn inject_faults(sim: simulator::SimHandle, every: Duration, seed: u64, st
             _ = stop.cancelled() => return,
             _ = interval.tick() => {}
         }
-        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let symbols = sim.symbols();
         let pick = symbols[(n >> 33) % symbols.len()].0;
         let fault = match (n >> 40) % 7 {

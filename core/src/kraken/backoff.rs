@@ -103,7 +103,10 @@ impl ConnectLimiter {
             let wait = {
                 let mut q = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
-                while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() < self.max {

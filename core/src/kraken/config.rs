@@ -193,7 +193,9 @@ impl KrakenSourceConfig {
     pub fn effective_url(&self) -> String {
         let trimmed = self.url.trim_end_matches('/');
         if trimmed == LEGACY_URL {
-            tracing::info!("{LEGACY_URL} is Kraken's v1 endpoint; kobe speaks v2: using {DEFAULT_URL}");
+            tracing::info!(
+                "{LEGACY_URL} is Kraken's v1 endpoint; kobe speaks v2: using {DEFAULT_URL}"
+            );
             DEFAULT_URL.into()
         } else {
             self.url.clone()
@@ -240,7 +242,10 @@ impl SourceConfig for KrakenSourceConfig {
             )),
             Symbols::List(list) => {
                 if list.is_empty() {
-                    errors.push(ConfigError::new("symbols", "must name at least one pair, or be `all`"));
+                    errors.push(ConfigError::new(
+                        "symbols",
+                        "must name at least one pair, or be `all`",
+                    ));
                 }
                 for (i, s) in list.iter().enumerate() {
                     if let Err(e) = Symbol::new(s) {
@@ -265,7 +270,10 @@ impl SourceConfig for KrakenSourceConfig {
         }
         let r = &self.reconnect;
         if r.initial_backoff_ms == 0 {
-            errors.push(ConfigError::new("reconnect.initial_backoff_ms", "must be above 0"));
+            errors.push(ConfigError::new(
+                "reconnect.initial_backoff_ms",
+                "must be above 0",
+            ));
         }
         if r.max_backoff_ms < r.initial_backoff_ms {
             errors.push(ConfigError::new(
@@ -274,13 +282,22 @@ impl SourceConfig for KrakenSourceConfig {
             ));
         }
         if r.jitter_percent > 100 {
-            errors.push(ConfigError::new("reconnect.jitter_percent", "must be 0 to 100"));
+            errors.push(ConfigError::new(
+                "reconnect.jitter_percent",
+                "must be 0 to 100",
+            ));
         }
         if r.max_attempts == Some(0) {
-            errors.push(ConfigError::new("reconnect.max_attempts", "must be at least 1"));
+            errors.push(ConfigError::new(
+                "reconnect.max_attempts",
+                "must be at least 1",
+            ));
         }
         if r.max_connects_per_10min == 0 {
-            errors.push(ConfigError::new("reconnect.max_connects_per_10min", "must be at least 1"));
+            errors.push(ConfigError::new(
+                "reconnect.max_connects_per_10min",
+                "must be at least 1",
+            ));
         }
         for (field, v) in [
             ("ping_interval_ms", self.ping_interval_ms),
@@ -299,10 +316,16 @@ impl SourceConfig for KrakenSourceConfig {
             ));
         }
         if self.resync_max_attempts == 0 {
-            errors.push(ConfigError::new("resync_max_attempts", "must be at least 1"));
+            errors.push(ConfigError::new(
+                "resync_max_attempts",
+                "must be at least 1",
+            ));
         }
         if self.symbols_per_connection == 0 {
-            errors.push(ConfigError::new("symbols_per_connection", "must be at least 1"));
+            errors.push(ConfigError::new(
+                "symbols_per_connection",
+                "must be at least 1",
+            ));
         }
         if let Some(sh) = self.shard {
             if sh.count == 0 {
@@ -361,7 +384,14 @@ mod tests {
             "url: http://x\nsymbols: [BTCUSD, '']\ndepth: 7\nshard: {index: 3, count: 2}\nreconnect: {jitter_percent: 150}\n",
         );
         let paths: Vec<String> = c.validate().into_iter().map(|e| e.path).collect();
-        for p in ["url", "symbols[0]", "symbols[1]", "depth", "shard.index", "reconnect.jitter_percent"] {
+        for p in [
+            "url",
+            "symbols[0]",
+            "symbols[1]",
+            "depth",
+            "shard.index",
+            "reconnect.jitter_percent",
+        ] {
             assert!(paths.iter().any(|x| x == p), "{p} missing from {paths:?}");
         }
     }

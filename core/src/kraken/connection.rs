@@ -25,8 +25,7 @@ use super::error::KrakenError;
 use super::protocol::{self, classify_refusal, Refusal};
 use crate::component::ControlRequest;
 use crate::event::{
-    Event, EventBatch, EventKind, InstrumentInfo, ResetReason, SubscriptionInfo,
-    SubscriptionMethod,
+    Event, EventBatch, EventKind, InstrumentInfo, ResetReason, SubscriptionInfo, SubscriptionMethod,
 };
 use crate::symbol::Symbol;
 use crate::time::Timestamp;
@@ -191,7 +190,10 @@ impl Connection {
                 Some(ws) => ws,
                 None => return Ok(()),
             };
-            self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .connects
+                .fetch_add(1, Ordering::Relaxed);
             match self.session(ws).await {
                 End::Shutdown => return Ok(()),
                 End::AllRefused(list) => return Err(KrakenError::AllSubscriptionsRefused(list)),
@@ -233,11 +235,8 @@ impl Connection {
                 continue;
             }
             st.phase = Phase::Idle;
-            self.batch.push(Event::new(
-                Some(sym),
-                now,
-                EventKind::BookReset { reason },
-            ));
+            self.batch
+                .push(Event::new(Some(sym), now, EventKind::BookReset { reason }));
         }
     }
 
@@ -303,7 +302,8 @@ impl Connection {
         let mut last_ping: Option<Instant> = None;
         let mut books_requested = false;
         let instrument_req = self.next_req();
-        self.outbox.push(protocol::subscribe_instrument(instrument_req));
+        self.outbox
+            .push(protocol::subscribe_instrument(instrument_req));
         let mut scratch: Vec<Event> = Vec::new();
 
         loop {
@@ -424,7 +424,9 @@ impl Connection {
             },
             Message::Close(frame) => {
                 return Err(match frame {
-                    Some(f) => format!("the server closed the connection ({} {})", f.code, f.reason),
+                    Some(f) => {
+                        format!("the server closed the connection ({} {})", f.code, f.reason)
+                    }
                     None => "the server closed the connection".into(),
                 })
             }
@@ -457,11 +459,19 @@ impl Connection {
     }
 
     fn malformed(&self, reason: &str) {
-        let n = self.shared.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self
+            .shared
+            .counters
+            .malformed
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         if n <= SHOWN_MALFORMED {
             tracing::warn!("{}: skipped malformed frame: {reason}", self.label);
         } else if n == SHOWN_MALFORMED + 1 {
-            tracing::warn!("{}: more malformed frames; counting without showing", self.label);
+            tracing::warn!(
+                "{}: more malformed frames; counting without showing",
+                self.label
+            );
         }
     }
 
@@ -551,7 +561,11 @@ impl Connection {
                     tracing::warn!(
                         "{}: Kraken refused a {} request: {}",
                         self.label,
-                        if info.channel.is_empty() { "subscription" } else { &info.channel },
+                        if info.channel.is_empty() {
+                            "subscription"
+                        } else {
+                            &info.channel
+                        },
                         info.error.as_deref().unwrap_or("no reason given")
                     );
                 }
@@ -705,11 +719,17 @@ impl Connection {
                     escalate = Some(s);
                 }
             } else {
-                tracing::warn!("{s}: {what} within {} ms (attempt {failures}); retrying in {} ms", timeout.as_millis(), delay.as_millis());
+                tracing::warn!(
+                    "{s}: {what} within {} ms (attempt {failures}); retrying in {} ms",
+                    timeout.as_millis(),
+                    delay.as_millis()
+                );
             }
         }
         escalate.map(|s| End::Lost {
-            error: KrakenError::Io(format!("{s} could not be resynced; recycling its connection")),
+            error: KrakenError::Io(format!(
+                "{s} could not be resynced; recycling its connection"
+            )),
             healthy: true,
         })
     }

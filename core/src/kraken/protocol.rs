@@ -4,7 +4,9 @@ use crate::symbol::Symbol;
 
 /// `subscribe` to the instrument channel (precision of every pair).
 pub fn subscribe_instrument(req_id: u64) -> String {
-    format!(r#"{{"method":"subscribe","params":{{"channel":"instrument","snapshot":true}},"req_id":{req_id}}}"#)
+    format!(
+        r#"{{"method":"subscribe","params":{{"channel":"instrument","snapshot":true}},"req_id":{req_id}}}"#
+    )
 }
 
 /// `subscribe` (or `unsubscribe`) the book channel for `symbols` at `depth`.
@@ -50,7 +52,10 @@ mod tests {
 
     #[test]
     fn requests_are_valid_v2_json() {
-        let s = [Symbol::new("BTC/USD").unwrap(), Symbol::new("ETH/USD").unwrap()];
+        let s = [
+            Symbol::new("BTC/USD").unwrap(),
+            Symbol::new("ETH/USD").unwrap(),
+        ];
         let v: serde_json::Value =
             serde_json::from_str(&book_request("subscribe", &s, 25, 7)).unwrap();
         assert_eq!(v["params"]["symbol"][1], "ETH/USD");
@@ -59,6 +64,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&subscribe_instrument(1)).unwrap();
         assert_eq!(v["params"]["channel"], "instrument");
         assert_eq!(classify_refusal("Exceeded msg rate"), Refusal::Transient);
-        assert_eq!(classify_refusal("Currency pair not supported"), Refusal::Permanent);
+        assert_eq!(
+            classify_refusal("Currency pair not supported"),
+            Refusal::Permanent
+        );
     }
 }

@@ -76,7 +76,10 @@ impl KrakenSource {
                             last: Box::new(e),
                         });
                     }
-                    tracing::warn!("listing instruments: {e}; retrying in {} ms", delay.as_millis());
+                    tracing::warn!(
+                        "listing instruments: {e}; retrying in {} ms",
+                        delay.as_millis()
+                    );
                     tokio::select! {
                         _ = cx.shutdown.cancelled() => return Ok(None),
                         _ = tokio::time::sleep(delay) => {}
@@ -110,7 +113,10 @@ async fn discover(
     else {
         return Ok(None);
     };
-    if let Err(e) = ws.send(Message::text(protocol::subscribe_instrument(1))).await {
+    if let Err(e) = ws
+        .send(Message::text(protocol::subscribe_instrument(1)))
+        .await
+    {
         return Ok(Some(Err(KrakenError::Io(e.to_string()))));
     }
     let wait = Duration::from_millis(config.snapshot_timeout_ms);

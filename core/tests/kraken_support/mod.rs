@@ -27,7 +27,8 @@ pub async fn sim(config: SimConfig) -> (SimHandle, CancellationToken) {
 
 /// Short timeouts so failures show up quickly in tests.
 pub fn fast(url: &str, symbols: &[Symbol], depth: u16) -> KrakenSourceConfig {
-    let mut c = KrakenSourceConfig::new(url, symbols.iter().map(|s| s.to_string()).collect(), depth);
+    let mut c =
+        KrakenSourceConfig::new(url, symbols.iter().map(|s| s.to_string()).collect(), depth);
     c.ping_interval_ms = 300;
     c.stall_timeout_ms = 1_000;
     c.connect_timeout_ms = 2_000;
@@ -69,12 +70,24 @@ pub async fn start(config: &KrakenSourceConfig, emit_raw: bool) -> Running {
         emit_raw,
     };
     let task = tokio::spawn(source.run(cx));
-    Running { rx, control, stop, task, seen: Vec::new(), auto_resync: false, pending: Default::default() }
+    Running {
+        rx,
+        control,
+        stop,
+        task,
+        seen: Vec::new(),
+        auto_resync: false,
+        pending: Default::default(),
+    }
 }
 
 impl Running {
     /// Reads events (keeping them in `seen`, feeding `books`) until `pred` holds for one.
-    pub async fn until(&mut self, books: &mut Books, mut pred: impl FnMut(&Event, &Books) -> bool) -> Event {
+    pub async fn until(
+        &mut self,
+        books: &mut Books,
+        mut pred: impl FnMut(&Event, &Books) -> bool,
+    ) -> Event {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if self.pending.is_empty() {
@@ -91,7 +104,10 @@ impl Running {
                     let symbol = e.symbol.unwrap();
                     books.books.remove(&symbol);
                     self.control
-                        .send(ControlRequest::Resync { symbol, reason: ResetReason::Resync })
+                        .send(ControlRequest::Resync {
+                            symbol,
+                            reason: ResetReason::Resync,
+                        })
                         .unwrap();
                 }
                 self.seen.push(e.clone());
@@ -122,26 +138,34 @@ pub struct Books {
 
 impl Books {
     pub fn new(depth: usize) -> Self {
-        Self { depth, ..Self::default() }
+        Self {
+            depth,
+            ..Self::default()
+        }
     }
 
     pub fn apply(&mut self, e: &Event) {
         let Some(sym) = e.symbol else { return };
         match &e.kind {
             EventKind::Instrument(i) => {
-                self.precision.insert(sym, (i.price_precision, i.qty_precision));
+                self.precision
+                    .insert(sym, (i.price_precision, i.qty_precision));
             }
             EventKind::BookSnapshot(d) => {
                 let (pp, qp) = self.precision[&sym];
                 let mut b = OrderBook::new(self.depth, pp, qp);
-                b.apply_snapshot(&mut d.bids.clone(), &mut d.asks.clone()).unwrap();
+                b.apply_snapshot(&mut d.bids.clone(), &mut d.asks.clone())
+                    .unwrap();
                 self.check(sym, &mut b, d.checksum);
                 self.books.insert(sym, b);
             }
             EventKind::BookUpdate(d) => {
                 // After a mismatch the book is gone until the resync's snapshot.
-                let Some(b) = self.books.get_mut(&sym) else { return };
-                b.apply_update(&mut d.bids.clone(), &mut d.asks.clone()).unwrap();
+                let Some(b) = self.books.get_mut(&sym) else {
+                    return;
+                };
+                b.apply_update(&mut d.bids.clone(), &mut d.asks.clone())
+                    .unwrap();
                 let mut b = b.clone();
                 self.check(sym, &mut b, d.checksum);
             }
@@ -170,11 +194,21 @@ impl Books {
                 let (ab, bb): (Vec<_>, Vec<_>) = (a.bids().collect(), b.bids().collect());
                 let (aa, ba): (Vec<_>, Vec<_>) = (a.asks().collect(), b.asks().collect());
                 if ab != bb || aa != ba {
-                    out += &format!("{s}: bids {}/{} asks {}/{}; first bid diff {:?}\n", ab.len(), bb.len(), aa.len(), ba.len(),
-                        ab.iter().zip(&bb).position(|(x, y)| x != y));
+                    out += &format!(
+                        "{s}: bids {}/{} asks {}/{}; first bid diff {:?}\n",
+                        ab.len(),
+                        bb.len(),
+                        aa.len(),
+                        ba.len(),
+                        ab.iter().zip(&bb).position(|(x, y)| x != y)
+                    );
                 }
             } else {
-                out += &format!("{s}: book missing ({}, {})\n", a.is_some(), sim.book(s, depth).is_some());
+                out += &format!(
+                    "{s}: book missing ({}, {})\n",
+                    a.is_some(),
+                    sim.book(s, depth).is_some()
+                );
             }
         }
         out
@@ -182,12 +216,12 @@ impl Books {
 
     /// Whether every listed symbol's book equals the simulator's.
     pub fn equal_to_sim(&self, sim: &SimHandle, symbols: &[Symbol], depth: u16) -> bool {
-        symbols.iter().all(|s| match (self.books.get(s), sim.book(s, depth)) {
-            (Some(a), Some(b)) => {
-                a.bids().eq(b.bids()) && a.asks().eq(b.asks())
-            }
-            _ => false,
-        })
+        symbols
+            .iter()
+            .all(|s| match (self.books.get(s), sim.book(s, depth)) {
+                (Some(a), Some(b)) => a.bids().eq(b.bids()) && a.asks().eq(b.asks()),
+                _ => false,
+            })
     }
 }
 
@@ -205,7 +239,10 @@ pub fn assert_no_update_between_reset_and_snapshot(events: &[Event]) {
                 waiting.remove(&s);
             }
             EventKind::BookUpdate(_) => {
-                assert!(!waiting.contains_key(&s), "{s}: update between a reset and the next snapshot");
+                assert!(
+                    !waiting.contains_key(&s),
+                    "{s}: update between a reset and the next snapshot"
+                );
             }
             _ => {}
         }
@@ -217,5 +254,8 @@ pub fn syms(names: &[&str]) -> Vec<Symbol> {
 }
 
 pub fn count(events: &[Event], sym: Symbol, f: impl Fn(&EventKind) -> bool) -> usize {
-    events.iter().filter(|e| e.symbol == Some(sym) && f(&e.kind)).count()
+    events
+        .iter()
+        .filter(|e| e.symbol == Some(sym) && f(&e.kind))
+        .count()
 }

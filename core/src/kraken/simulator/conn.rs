@@ -68,7 +68,10 @@ impl Conn {
         mut rx: tokio::sync::broadcast::Receiver<Arc<Broadcast>>,
         shutdown: CancellationToken,
     ) {
-        let id = self.state.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        let id = self
+            .state
+            .next_connection_id
+            .fetch_add(1, Ordering::Relaxed);
         self.out.push(format!(
             r#"{{"channel":"status","type":"update","data":[{{"version":"2.0.10","system":"online","api_version":"v2","connection_id":{id}}}]}}"#
         ));
@@ -116,24 +119,44 @@ impl Conn {
     /// Returns false when the connection must be dropped.
     fn broadcast(&mut self, b: &Broadcast) -> bool {
         match b {
-            Broadcast::Tick { version, multi, entries } => {
+            Broadcast::Tick {
+                version,
+                multi,
+                entries,
+            } => {
                 let mine: Vec<&market::Entry> = entries
                     .iter()
-                    .filter(|e| self.subs.get(&e.symbol).is_some_and(|s| s.depth == e.depth && s.since < *version))
+                    .filter(|e| {
+                        self.subs
+                            .get(&e.symbol)
+                            .is_some_and(|s| s.depth == e.depth && s.since < *version)
+                    })
                     .collect();
                 if mine.is_empty() || self.stalled {
                     return true;
                 }
-                self.state.counters.updates.fetch_add(mine.len() as u64, Ordering::Relaxed);
+                self.state
+                    .counters
+                    .updates
+                    .fetch_add(mine.len() as u64, Ordering::Relaxed);
                 if *multi {
                     if mine.len() > 1 {
-                        self.state.counters.multi_symbol_frames.fetch_add(1, Ordering::Relaxed);
+                        self.state
+                            .counters
+                            .multi_symbol_frames
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                     let data: Vec<&str> = mine.iter().map(|e| e.json.as_str()).collect();
-                    self.out.push(format!(r#"{{"channel":"book","type":"update","data":[{}]}}"#, data.join(",")));
+                    self.out.push(format!(
+                        r#"{{"channel":"book","type":"update","data":[{}]}}"#,
+                        data.join(",")
+                    ));
                 } else {
                     for e in mine {
-                        self.out.push(format!(r#"{{"channel":"book","type":"update","data":[{}]}}"#, e.json));
+                        self.out.push(format!(
+                            r#"{{"channel":"book","type":"update","data":[{}]}}"#,
+                            e.json
+                        ));
                     }
                 }
                 true
@@ -146,7 +169,8 @@ impl Conn {
             }
             Broadcast::Malformed => {
                 self.state.bump(&self.state.counters.malformed, 1);
-                self.out.push(r#"{"channel":"book","type":"update","data":[{"symbol":"#.into());
+                self.out
+                    .push(r#"{"channel":"book","type":"update","data":[{"symbol":"#.into());
                 true
             }
             Broadcast::Disconnect => {
@@ -185,11 +209,17 @@ impl Conn {
             self.out.push(format!(r#"{{"error":"Malformed request","method":"unknown","success":false,"time_in":"{time_in}","time_out":"{}"}}"#, now()));
             return;
         };
-        let req_id = req.req_id.map(|r| format!(r#","req_id":{r}"#)).unwrap_or_default();
+        let req_id = req
+            .req_id
+            .map(|r| format!(r#","req_id":{r}"#))
+            .unwrap_or_default();
         match (req.method.as_str(), req.params) {
             ("ping", _) => {
                 self.state.bump(&self.state.counters.pongs, 1);
-                self.out.push(format!(r#"{{"method":"pong"{req_id},"time_in":"{time_in}","time_out":"{}"}}"#, now()));
+                self.out.push(format!(
+                    r#"{{"method":"pong"{req_id},"time_in":"{time_in}","time_out":"{}"}}"#,
+                    now()
+                ));
             }
             ("subscribe", Some(p)) if p.channel == "instrument" => {
                 self.instrument = true;
@@ -226,7 +256,13 @@ impl Conn {
 
     fn subscribe(&mut self, name: &str, depth: u16, time_in: &str, req_id: &str) {
         let sym = Symbol::new(name).ok();
-        let one_shot = sym.and_then(|s| self.state.reject_next.lock().unwrap_or_else(|p| p.into_inner()).remove(&s));
+        let one_shot = sym.and_then(|s| {
+            self.state
+                .reject_next
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&s)
+        });
         let mut m = self.state.market();
         let error = if let Some(e) = one_shot {
             Some(e)
@@ -248,18 +284,37 @@ impl Conn {
             return;
         }
         let Some(sym) = sym else { return };
-        if self.state.withhold.lock().unwrap_or_else(|p| p.into_inner()).contains(&sym) {
+        if self
+            .state
+            .withhold
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&sym)
+        {
             drop(m);
             // Acked, but no snapshot follows: the client must notice by itself.
             self.out.push(format!(r#"{{"method":"subscribe","result":{{"channel":"book","depth":{depth},"snapshot":true,"symbol":"{name}"}},"success":true,"time_in":"{time_in}","time_out":"{}"{req_id}}}"#, now()));
             return;
         }
-        let Some(snapshot) = m.subscribe(sym, depth) else { return };
-        self.subs.insert(sym, Sub { depth, since: m.version });
+        let Some(snapshot) = m.subscribe(sym, depth) else {
+            return;
+        };
+        self.subs.insert(
+            sym,
+            Sub {
+                depth,
+                since: m.version,
+            },
+        );
         drop(m);
         self.out.push(format!(r#"{{"method":"subscribe","result":{{"channel":"book","depth":{depth},"snapshot":true,"symbol":"{name}"}},"success":true,"time_in":"{time_in}","time_out":"{}"{req_id}}}"#, now()));
-        self.out.push(format!(r#"{{"channel":"book","type":"snapshot","data":[{snapshot}]}}"#));
-        self.state.counters.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.out.push(format!(
+            r#"{{"channel":"book","type":"snapshot","data":[{snapshot}]}}"#
+        ));
+        self.state
+            .counters
+            .snapshots
+            .fetch_add(1, Ordering::Relaxed);
         self.state.bump(&self.state.counters.subscribes, 1);
     }
 }

@@ -71,7 +71,8 @@ impl Market {
         let mut symbols = Vec::with_capacity(count);
         let mut index = HashMap::new();
         for i in 0..count {
-            let symbol = Symbol::new(&format!("S{i:03}/USD")).unwrap_or_else(|_| Symbol::new("X/USD").unwrap_or_else(|_| unreachable!()));
+            let symbol = Symbol::new(&format!("S{i:03}/USD"))
+                .unwrap_or_else(|_| Symbol::new("X/USD").unwrap_or_else(|_| unreachable!()));
             let pp = rng.random_range(0..=10u8);
             let qp = if rng.random_bool(0.5) { 8 } else { 5 };
             let mut s = SimSymbol {
@@ -186,22 +187,44 @@ impl Market {
             depths.sort();
             for depth in depths {
                 if let Some(json) = self.render_update(i, depth, timestamp, corrupt) {
-                    out.push(Entry { symbol, depth, json });
+                    out.push(Entry {
+                        symbol,
+                        depth,
+                        json,
+                    });
                 }
             }
         }
         out
     }
 
-    fn render_update(&mut self, i: usize, depth: u16, ts: &str, corrupt: &mut bool) -> Option<String> {
+    fn render_update(
+        &mut self,
+        i: usize,
+        depth: u16,
+        ts: &str,
+        corrupt: &mut bool,
+    ) -> Option<String> {
         let s = &self.symbols[i];
         let (pp, qp) = (s.price_precision, s.qty_precision);
         let view = self.views.get_mut(&(s.symbol, depth))?;
         let d = usize::from(depth);
         let mut sides: [Vec<(u128, u128)>; 2] = [Vec::new(), Vec::new()];
         for (side, (old, truth)) in [
-            (view.book.bids().map(|l| (l.price.mantissa(), l.qty.mantissa())).collect::<Vec<_>>(), &s.bids),
-            (view.book.asks().map(|l| (l.price.mantissa(), l.qty.mantissa())).collect::<Vec<_>>(), &s.asks),
+            (
+                view.book
+                    .bids()
+                    .map(|l| (l.price.mantissa(), l.qty.mantissa()))
+                    .collect::<Vec<_>>(),
+                &s.bids,
+            ),
+            (
+                view.book
+                    .asks()
+                    .map(|l| (l.price.mantissa(), l.qty.mantissa()))
+                    .collect::<Vec<_>>(),
+                &s.asks,
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -245,9 +268,16 @@ impl Market {
             }
         }
         let levels = |v: &[(u128, u128)]| -> Vec<Level> {
-            v.iter().map(|&(p, q)| Level { price: dec(p, pp), qty: dec(q, qp) }).collect()
+            v.iter()
+                .map(|&(p, q)| Level {
+                    price: dec(p, pp),
+                    qty: dec(q, qp),
+                })
+                .collect()
         };
-        view.book.apply_update(&mut levels(&wire[0]), &mut levels(&wire[1])).ok()?;
+        view.book
+            .apply_update(&mut levels(&wire[0]), &mut levels(&wire[1]))
+            .ok()?;
         let mut checksum = view.book.checksum();
         if *corrupt {
             *corrupt = false;
@@ -274,7 +304,11 @@ impl Market {
     pub fn change_precision(&mut self, symbol: &Symbol) -> Option<(u8, u8)> {
         let i = *self.index.get(symbol)?;
         let s = &mut self.symbols[i];
-        s.price_precision = if s.price_precision < 10 { s.price_precision + 1 } else { s.price_precision - 1 };
+        s.price_precision = if s.price_precision < 10 {
+            s.price_precision + 1
+        } else {
+            s.price_precision - 1
+        };
         s.bids.clear();
         s.asks.clear();
         fill(s, &mut self.rng, self.levels);
@@ -312,7 +346,10 @@ pub fn instrument_pair(s: &SimSymbol) -> String {
 
 fn top(s: &SimSymbol, depth: usize) -> OrderBook {
     let mut book = OrderBook::new(depth, s.price_precision, s.qty_precision);
-    let lv = |(p, q): (&u128, &u128)| Level { price: dec(*p, s.price_precision), qty: dec(*q, s.qty_precision) };
+    let lv = |(p, q): (&u128, &u128)| Level {
+        price: dec(*p, s.price_precision),
+        qty: dec(*q, s.qty_precision),
+    };
     let mut bids: Vec<Level> = s.bids.iter().rev().take(depth).map(lv).collect();
     let mut asks: Vec<Level> = s.asks.iter().take(depth).map(lv).collect();
     let _ = book.apply_snapshot(&mut bids, &mut asks);
@@ -332,7 +369,9 @@ fn fill(s: &mut SimSymbol, rng: &mut SmallRng, levels: usize) {
         s.asks.insert(mid + 1, qty(rng, s.qty_precision));
     }
     while s.bids.len() < levels {
-        let Some((&low, _)) = s.bids.iter().next() else { break };
+        let Some((&low, _)) = s.bids.iter().next() else {
+            break;
+        };
         let step = rng.random_range(1..=3);
         if low <= step {
             break;
@@ -340,8 +379,11 @@ fn fill(s: &mut SimSymbol, rng: &mut SmallRng, levels: usize) {
         s.bids.insert(low - step, qty(rng, s.qty_precision));
     }
     while s.asks.len() < levels {
-        let Some((&high, _)) = s.asks.iter().next_back() else { break };
-        s.asks.insert(high + rng.random_range(1..=3), qty(rng, s.qty_precision));
+        let Some((&high, _)) = s.asks.iter().next_back() else {
+            break;
+        };
+        s.asks
+            .insert(high + rng.random_range(1..=3), qty(rng, s.qty_precision));
     }
 }
 
@@ -368,7 +410,11 @@ fn mutate(s: &mut SimSymbol, rng: &mut SmallRng, window: usize) {
         4..=6 => {
             // Insert inside the window: between two levels, or improving the best price.
             let (lo, hi) = if i == 0 {
-                if bid_side { (prices[0], best_ask) } else { (best_bid, prices[0]) }
+                if bid_side {
+                    (prices[0], best_ask)
+                } else {
+                    (best_bid, prices[0])
+                }
             } else if bid_side {
                 (prices[i], prices[i - 1])
             } else {
@@ -415,8 +461,14 @@ mod tests {
             for s in &syms {
                 let view = m.view(s, 25).unwrap();
                 let truth = top(m.get(s).unwrap(), 25);
-                assert_eq!(view.bids().collect::<Vec<_>>(), truth.bids().collect::<Vec<_>>());
-                assert_eq!(view.asks().collect::<Vec<_>>(), truth.asks().collect::<Vec<_>>());
+                assert_eq!(
+                    view.bids().collect::<Vec<_>>(),
+                    truth.bids().collect::<Vec<_>>()
+                );
+                assert_eq!(
+                    view.asks().collect::<Vec<_>>(),
+                    truth.asks().collect::<Vec<_>>()
+                );
             }
         }
     }
@@ -437,7 +489,12 @@ mod client_tests {
         for s in &syms {
             let snap = m.subscribe(*s, 25).unwrap();
             let mut ev = Vec::new();
-            decode_frame(&format!(r#"{{"channel":"book","type":"snapshot","data":[{snap}]}}"#), Timestamp(0), &mut ev).unwrap();
+            decode_frame(
+                &format!(r#"{{"channel":"book","type":"snapshot","data":[{snap}]}}"#),
+                Timestamp(0),
+                &mut ev,
+            )
+            .unwrap();
             let info = m.get(s).unwrap();
             let mut b = OrderBook::new(25, info.price_precision, info.qty_precision);
             if let EventKind::BookSnapshot(d) = &mut ev[0].kind {
@@ -449,7 +506,15 @@ mod client_tests {
         for round in 0..2000 {
             for e in m.tick(2, "2026-01-01T00:00:00.000000Z", &mut corrupt) {
                 let mut ev = Vec::new();
-                decode_frame(&format!(r#"{{"channel":"book","type":"update","data":[{}]}}"#, e.json), Timestamp(0), &mut ev).unwrap();
+                decode_frame(
+                    &format!(
+                        r#"{{"channel":"book","type":"update","data":[{}]}}"#,
+                        e.json
+                    ),
+                    Timestamp(0),
+                    &mut ev,
+                )
+                .unwrap();
                 let b = client.get_mut(&e.symbol).unwrap();
                 if let EventKind::BookUpdate(d) = &mut ev[0].kind {
                     b.apply_update(&mut d.bids, &mut d.asks).unwrap();
@@ -458,7 +523,10 @@ mod client_tests {
             }
             for s in &syms {
                 let (view, b) = (m.view(s, 25).unwrap(), &client[s]);
-                assert!(view.bids().eq(b.bids()) && view.asks().eq(b.asks()), "round {round} {s}");
+                assert!(
+                    view.bids().eq(b.bids()) && view.asks().eq(b.asks()),
+                    "round {round} {s}"
+                );
             }
         }
     }

@@ -177,7 +177,11 @@ impl SimCounters {
 /// What the market broadcasts to every connection, in order.
 #[derive(Debug)]
 enum Broadcast {
-    Tick { version: u64, multi: bool, entries: Vec<Entry> },
+    Tick {
+        version: u64,
+        multi: bool,
+        entries: Vec<Entry>,
+    },
     Instrument(String),
     Malformed,
     Disconnect,
@@ -218,7 +222,9 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).finish()
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -226,7 +232,11 @@ impl std::fmt::Debug for SimHandle {
 const BACKLOG: usize = 8192;
 
 /// Starts the simulator on an already-bound listener; it stops when `shutdown` is cancelled.
-pub fn spawn(listener: TcpListener, shutdown: CancellationToken, config: SimConfig) -> std::io::Result<SimHandle> {
+pub fn spawn(
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    config: SimConfig,
+) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
     let (tx, _) = broadcast::channel(BACKLOG);
     let levels = config.book_levels.max(20);
@@ -266,7 +276,11 @@ impl SimHandle {
 
     /// Waits until `pred` holds for the counters, up to `timeout`; returns the last counters
     /// and whether it held.
-    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&SimStats) -> bool) -> (SimStats, bool) {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&SimStats) -> bool,
+    ) -> (SimStats, bool) {
         let mut rx = self.state.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -274,7 +288,10 @@ impl SimHandle {
             if pred(&s) {
                 return (s, true);
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return (self.stats(), false);
             }
         }
@@ -326,7 +343,10 @@ impl SimHandle {
             Fault::CorruptChecksum => s.corrupt_next.store(true, Ordering::Relaxed),
             Fault::MultiSymbolFrame => s.multi_next.store(true, Ordering::Relaxed),
             Fault::RejectNext(sym, error) => {
-                s.reject_next.lock().unwrap_or_else(|p| p.into_inner()).insert(sym, error);
+                s.reject_next
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(sym, error);
             }
             Fault::PrecisionChange(sym) => {
                 let mut m = s.market();
@@ -337,7 +357,9 @@ impl SimHandle {
                     return;
                 }
                 let pair = m.get(&sym).map(market::instrument_pair).unwrap_or_default();
-                let frame = format!(r#"{{"channel":"instrument","type":"update","data":{{"assets":[],"pairs":[{pair}]}}}}"#);
+                let frame = format!(
+                    r#"{{"channel":"instrument","type":"update","data":{{"assets":[],"pairs":[{pair}]}}}}"#
+                );
                 let _ = s.tx.send(Arc::new(Broadcast::Instrument(frame)));
                 drop(m);
                 s.bump(&s.counters.precision_changes, 1);
@@ -368,7 +390,11 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, shutdown: Cancell
 async fn market_loop(state: Arc<State>, shutdown: CancellationToken) {
     let mut paused = state.paused.subscribe();
     let tick = state.config.tick;
-    let mut interval = tokio::time::interval(if tick.is_zero() { Duration::from_millis(1) } else { tick });
+    let mut interval = tokio::time::interval(if tick.is_zero() {
+        Duration::from_millis(1)
+    } else {
+        tick
+    });
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if shutdown.is_cancelled() {
@@ -415,7 +441,11 @@ async fn market_loop(state: Arc<State>, shutdown: CancellationToken) {
         let multi = state.config.multi_symbol_frames || (want_multi && entries.len() >= 2);
         let version = m.version;
         if !entries.is_empty() {
-            let _ = state.tx.send(Arc::new(Broadcast::Tick { version, multi, entries }));
+            let _ = state.tx.send(Arc::new(Broadcast::Tick {
+                version,
+                multi,
+                entries,
+            }));
         }
         drop(m);
         state.changed.send_modify(|v| *v += 1);
