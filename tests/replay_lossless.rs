@@ -147,13 +147,7 @@ fn run_refuses_an_invalid_pipeline_before_touching_anything() {
     let out = kobe(&["run", pipeline.to_str().unwrap()], dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("p.yaml:1:48: source.depth: 7 is not a Kraken book depth"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("p.yaml:1:48: source.depth: 7 is not a Kraken book depth"), "{stderr}");
     assert!(stderr.contains("not started"), "{stderr}");
-    assert!(
-        !out_file.exists(),
-        "a sink was built for an invalid pipeline"
-    );
+    assert!(!out_file.exists(), "a sink was built for an invalid pipeline");
 }
