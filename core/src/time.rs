@@ -87,7 +87,11 @@ impl Timestamp {
             _ => return Err(err()),
         }
         let secs = days_of(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec;
-        Ok(Self(secs * 1_000_000_000 + nanos))
+        // Years past 2262 do not fit i64 nanoseconds: refuse them instead of wrapping.
+        secs.checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(nanos))
+            .map(Self)
+            .ok_or_else(err)
     }
 
     /// Appends the RFC 3339 form with microseconds (`2026-08-02T10:00:00.123456Z`), the precision
@@ -197,6 +201,12 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn years_beyond_i64_nanoseconds_are_refused_not_wrapped() {
+        assert!(Timestamp::parse("2262-04-11T23:47:16Z").is_ok());
+        assert!(Timestamp::parse("9999-12-31T23:59:59.999999999Z").is_err());
+    }
 
     #[test]
     fn parses_and_prints_kraken_timestamps() {

@@ -101,13 +101,13 @@ impl Handler for Checksum {
             let suppressed = !self.suppressed.is_empty() && self.suppressed.contains(&symbol);
             let Some((data, snapshot)) = book_data(event) else {
                 if suppressed && matches!(event.kind, EventKind::BookTop(_)) {
-                    self.edits.drop(index);
+                    self.edits.remove(index);
                 }
                 continue;
             };
             if suppressed {
                 if !snapshot {
-                    self.edits.drop(index);
+                    self.edits.remove(index);
                     continue;
                 }
                 // A fresh snapshot ends the suppression (and is checked like any other).

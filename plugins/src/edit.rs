@@ -12,7 +12,7 @@ pub(crate) struct Edits {
 
 impl Edits {
     /// Drop the event at `index`.
-    pub(crate) fn drop(&mut self, index: usize) {
+    pub(crate) fn remove(&mut self, index: usize) {
         self.drops.push(index);
     }
 

@@ -63,7 +63,7 @@ impl Handler for Update {
             let Some(symbol) = event.symbol else { continue };
             let EventKind::BookUpdate(data) = &mut event.kind else {
                 if self.seen.contains(&symbol) && !apply_state_event(event, symbol, cx) {
-                    self.edits.drop(index);
+                    self.edits.remove(index);
                 }
                 continue;
             };
@@ -79,10 +79,10 @@ impl Handler for Update {
                             .insert_after(index, derived(event, EventKind::BookTop(top)));
                     }
                 }
-                Outcome::NoBook => self.edits.drop(index),
+                Outcome::NoBook => self.edits.remove(index),
                 Outcome::Rejected(e) => {
                     tracing::warn!(%symbol, "book update dropped, resyncing: {e}");
-                    self.edits.drop(index);
+                    self.edits.remove(index);
                 }
             }
         }

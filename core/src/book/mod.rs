@@ -45,8 +45,13 @@ pub struct OrderBook<S: SideStore = DequeSide> {
     asks: S,
     bid_text: TopCache,
     ask_text: TopCache,
-    /// The checksum text, kept to avoid an allocation per message.
-    scratch: Vec<u8>,
+    /// The checksum as of the last call, reused while neither top 10 changes.
+    last_checksum: Option<u32>,
+    /// The checksum text: asks' at `..ask_end`, bids' after, up to `text_end`. One contiguous
+    /// buffer so the CRC runs once over it (the carry-less-multiply path wants long inputs).
+    text: Box<[u8; checksum::BUFFER]>,
+    ask_end: usize,
+    text_end: usize,
 }
 
 impl OrderBook {
@@ -72,7 +77,10 @@ impl<S: SideStore> OrderBook<S> {
             asks: S::default(),
             bid_text: TopCache::default(),
             ask_text: TopCache::default(),
-            scratch: Vec::new(),
+            last_checksum: None,
+            text: Box::new([0; checksum::BUFFER]),
+            ask_end: 0,
+            text_end: 0,
         }
     }
 
@@ -102,6 +110,10 @@ impl<S: SideStore> OrderBook<S> {
     pub fn rescale(&self, levels: &mut [Level]) -> Result<(), BookError> {
         let (pp, qp) = self.precision();
         for level in levels {
+            // Kraken prints exactly the instrument's digits: nearly always nothing to do.
+            if level.price.scale() == pp && level.qty.scale() == qp {
+                continue;
+            }
             match (level.price.rescale(pp), level.qty.rescale(qp)) {
                 (Some(price), Some(qty)) => *level = Level { price, qty },
                 _ => {
@@ -128,6 +140,8 @@ impl<S: SideStore> OrderBook<S> {
         self.rescale(asks)?;
         self.bids.clear();
         self.asks.clear();
+        self.bid_text.touch();
+        self.ask_text.touch();
         self.apply_levels(bids, asks);
         Ok(())
     }
@@ -162,7 +176,16 @@ impl<S: SideStore> OrderBook<S> {
                 .set(l.price.mantissa(), l.qty.mantissa(), CHECKSUM_LEVELS);
             self.ask_text.note(change);
         }
-        // Never below the checksum window: levels past the depth only leave at the bottom.
+        // Levels past the depth leave at the bottom; that reaches into the checksum window
+        // only for books shallower than it.
+        if self.depth < CHECKSUM_LEVELS {
+            if self.bids.len() > self.depth {
+                self.bid_text.touch();
+            }
+            if self.asks.len() > self.depth {
+                self.ask_text.touch();
+            }
+        }
         self.bids.truncate(self.depth);
         self.asks.truncate(self.depth);
     }
@@ -185,15 +208,31 @@ impl<S: SideStore> OrderBook<S> {
     }
 
     /// Kraken's CRC-32 over the top 10 asks then the top 10 bids. Allocation-free; reformats
-    /// only the levels that changed since the last call.
+    /// only the levels that changed since the last call, and nothing if neither top 10 did.
     pub fn checksum(&mut self) -> u32 {
-        self.scratch.clear();
-        self.scratch.reserve(checksum::BUFFER);
-        self.ask_text
-            .write(self.asks.iter(), |k| k, &mut self.scratch);
-        self.bid_text
-            .write(self.bids.iter(), bid_key, &mut self.scratch);
-        crc32fast::hash(&self.scratch)
+        if let Some(last) = self.last_checksum {
+            if !self.ask_text.is_dirty() && !self.bid_text.is_dirty() {
+                return last;
+            }
+        }
+        // Each side rewrites only from its first changed rank; the bids follow the asks, so
+        // they start over when the asks' text changed length. The asks' block copies may spill
+        // into the bids' text: keep those bytes in case the bids are not rewritten.
+        let old_ask_end = self.ask_end;
+        let mut spill = [0u8; checksum::SPILL];
+        spill.copy_from_slice(&self.text[old_ask_end..old_ask_end + checksum::SPILL]);
+        self.ask_end = self
+            .ask_text
+            .write(self.asks.iter(), |k| k, &mut self.text[..], 0);
+        if self.ask_end == old_ask_end {
+            self.text[old_ask_end..old_ask_end + checksum::SPILL].copy_from_slice(&spill);
+        }
+        self.text_end =
+            self.bid_text
+                .write(self.bids.iter(), bid_key, &mut self.text[..], self.ask_end);
+        let sum = crc32fast::hash(&self.text[..self.text_end]);
+        self.last_checksum = Some(sum);
+        sum
     }
 }
 

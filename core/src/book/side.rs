@@ -49,10 +49,27 @@ pub struct DequeSide {
     levels: VecDeque<(u128, u128)>,
 }
 
+/// Levels looked at one by one from the best before a binary search: most changes land there.
+const PROBE: usize = 8;
+
+impl DequeSide {
+    /// Where `key` is (`Ok`) or would go (`Err`).
+    #[inline]
+    fn find(&self, key: u128) -> Result<usize, usize> {
+        let (front, _) = self.levels.as_slices();
+        for (i, &(k, _)) in front.iter().take(PROBE).enumerate() {
+            if k >= key {
+                return if k == key { Ok(i) } else { Err(i) };
+            }
+        }
+        self.levels.binary_search_by(|&(k, _)| k.cmp(&key))
+    }
+}
+
 impl SideStore for DequeSide {
     #[inline]
     fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change {
-        let found = self.levels.binary_search_by(|&(k, _)| k.cmp(&key));
+        let found = self.find(key);
         match found {
             Ok(i) if qty == 0 => {
                 self.levels.remove(i);
