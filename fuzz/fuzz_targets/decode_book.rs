@@ -70,8 +70,12 @@ fuzz_target!(|data: &[u8]| {
             assert!(nb <= book.depth() && na <= book.depth());
             let bids: Vec<_> = book.bids().collect();
             let asks: Vec<_> = book.asks().collect();
-            assert!(bids.windows(2).all(|w| w[0].price.mantissa() > w[1].price.mantissa()));
-            assert!(asks.windows(2).all(|w| w[0].price.mantissa() < w[1].price.mantissa()));
+            assert!(bids
+                .windows(2)
+                .all(|w| w[0].price.mantissa() > w[1].price.mantissa()));
+            assert!(asks
+                .windows(2)
+                .all(|w| w[0].price.mantissa() < w[1].price.mantissa()));
             assert!(bids.iter().chain(&asks).all(|l| !l.qty.is_zero()));
             let want = naive_checksum(book);
             assert_eq!(book.checksum(), want);
