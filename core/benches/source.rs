@@ -202,6 +202,25 @@ async fn source_loop(sim: &Server) -> (f64, f64) {
     (frames as f64 / secs, events as f64 / batches.max(1) as f64)
 }
 
+/// `decode_frame` over the same frames in memory: where the source's time goes.
+fn decode_only(frames: &Frames) -> f64 {
+    let mut out = Vec::with_capacity(64);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        for f in &frames.updates {
+            out.clear();
+            let _ = std::hint::black_box(kobe_core::kraken::decode::decode_frame(
+                f.as_str(),
+                kobe_core::Timestamp(0),
+                &mut out,
+            ));
+            n += 1;
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -222,11 +241,13 @@ fn main() {
         let raw = raw_loop(&sim).await;
         let (source, per_batch) = source_loop(&sim).await;
         let raw2 = raw_loop(&sim).await;
+        let decode = decode_only(&sim.frames);
         let baseline = (raw + raw2) / 2.0;
         println!("source/kraken: {SYMBOLS} symbols, depth {DEPTH}, simulator frames over loopback");
         println!("  baseline raw WebSocket receive : {baseline:>12.0} frames/s (runs: {raw:.0}, {raw2:.0})");
         println!("  kraken source (decode + batch) : {source:>12.0} frames/s ({per_batch:.1} events per batch)");
         println!("  ratio source / baseline        : {:>12.3}", source / baseline);
+        println!("  (for scale: decode_frame alone on the same frames, one thread: {decode:.0} frames/s)");
         accept.abort();
     });
 }

@@ -92,3 +92,51 @@ async fn idle_connections_are_kept_alive_with_pings() {
     );
     run.finish().await.unwrap();
 }
+
+#[tokio::test]
+async fn reconnect_request_recycles_only_that_symbols_connection() {
+    let (sim, _stop) = sim(SimConfig {
+        symbols: 3,
+        ..SimConfig::default()
+    })
+    .await;
+    let s = syms(&["S000/USD", "S001/USD"]);
+    let mut cfg = fast(&sim.url(), &s, 10);
+    cfg.symbols_per_connection = 1;
+    let mut run = start(&cfg, false).await;
+    let mut books = Books::new(10);
+    run.until(&mut books, |_, b| b.books.len() == 2).await;
+    let before = run.seen.len();
+    run.control
+        .send(kobe_core::component::ControlRequest::Reconnect { symbol: s[1] })
+        .unwrap();
+    run.until(&mut books, |e, _| {
+        e.symbol == Some(s[1]) && matches!(e.kind, EventKind::BookSnapshot(_))
+    })
+    .await;
+    run.until(&mut books, |e, _| {
+        e.symbol == Some(s[0]) && matches!(e.kind, EventKind::BookUpdate(_))
+    })
+    .await;
+    let after = &run.seen[before..];
+    assert_eq!(
+        count(after, s[1], |k| matches!(
+            k,
+            EventKind::BookReset {
+                reason: ResetReason::Reconnect
+            }
+        )),
+        1
+    );
+    assert_eq!(
+        count(after, s[0], |k| matches!(k, EventKind::BookReset { .. })),
+        0
+    );
+    assert_eq!(
+        sim.stats().connections,
+        3,
+        "two connections, one of them redone"
+    );
+    assert_no_update_between_reset_and_snapshot(&run.seen);
+    run.finish().await.unwrap();
+}

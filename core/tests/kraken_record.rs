@@ -3,8 +3,6 @@
 
 mod kraken_support;
 
-use std::time::Duration;
-
 use kobe_core::bus::SourceOutput;
 use kobe_core::component::{SourceConfig, SourceContext};
 use kobe_core::event::{Event, EventKind};

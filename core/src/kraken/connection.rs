@@ -569,6 +569,19 @@ impl Connection {
                         info.error.as_deref().unwrap_or("no reason given")
                     );
                 }
+                if info.method == SubscriptionMethod::Unsubscribe && !targets.is_empty() {
+                    // Part of a resync: "not subscribed" is as good as unsubscribed, not an
+                    // error a consumer should see.
+                    tracing::debug!(
+                        "{}: unsubscribe refused ({}); subscribing again",
+                        self.label,
+                        info.error.as_deref().unwrap_or("no reason given")
+                    );
+                    for s in targets {
+                        self.refusal(s, &info, now);
+                    }
+                    return;
+                }
                 for s in targets {
                     self.refusal(s, &info, now);
                 }
