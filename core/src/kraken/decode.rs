@@ -236,6 +236,19 @@ pub fn decode_frame(
     received: Timestamp,
     out: &mut Vec<Event>,
 ) -> Result<usize, DecodeError> {
+    let start = out.len();
+    if super::fast::decode_book(text, received, out).is_some() {
+        return Ok(out.len() - start);
+    }
+    decode_general(text, received, out)
+}
+
+/// The serde path: every frame kobe understands, and the errors for those it does not.
+pub(crate) fn decode_general(
+    text: &str,
+    received: Timestamp,
+    out: &mut Vec<Event>,
+) -> Result<usize, DecodeError> {
     let mut env: Envelope<'_> = serde_json::from_str(text).map_err(DecodeError::json)?;
     let start = out.len();
     let result = match (env.channel.as_deref(), env.method.as_deref()) {

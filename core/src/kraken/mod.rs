@@ -6,6 +6,7 @@ pub mod connect;
 pub mod connection;
 pub mod decode;
 pub mod error;
+mod fast;
 pub mod protocol;
 pub mod record;
 pub mod simulator;

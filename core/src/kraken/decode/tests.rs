@@ -182,3 +182,66 @@ fn the_instrument_snapshot_fixture_gives_precisions() {
         })
     );
 }
+
+#[test]
+fn fast_path_agrees_with_the_general_path_on_every_fixture_frame() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kraken-fixtures");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let (mut book_frames, mut fast) = (0, 0);
+    for fx in manifest["fixtures"].as_array().unwrap() {
+        if fx["api"] != "v2" {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join(fx["file"].as_str().unwrap())).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut general = Vec::new();
+            let want = decode_general(line, Timestamp(3), &mut general);
+            let mut quick = Vec::new();
+            if crate::kraken::fast::decode_book(line, Timestamp(3), &mut quick).is_some() {
+                fast += 1;
+                assert!(
+                    want.is_ok(),
+                    "fast path accepted what the general path refuses: {line}"
+                );
+                assert_eq!(quick, general, "{line}");
+            }
+            if general.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::BookSnapshot(_) | EventKind::BookUpdate(_)
+                )
+            }) {
+                book_frames += 1;
+            }
+        }
+    }
+    // Only the re-serialised frame with sorted keys (data before channel) takes the slow path.
+    assert_eq!(
+        fast,
+        book_frames - 1,
+        "book frames decoded by the fast path"
+    );
+}
+
+#[test]
+fn fast_path_steps_aside_for_unusual_layouts_and_errors() {
+    let frames = [
+        // Unknown key, whitespace, data before channel, escapes, a bad number, trailing junk.
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[],"asks":[],"checksum":1,"extra":true}]}"#,
+        r#" { "channel" : "book" , "type" : "update" , "data" : [ { "symbol" : "A/B" , "bids" : [ { "price" : 1.5 , "qty" : 2 } ] } ] } "#,
+        r#"{"data":[{"symbol":"A/B","bids":[{"price":1.5,"qty":2}]}],"channel":"book","type":"snapshot"}"#,
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A\/B","bids":[]}]}"#,
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[{"price":1.5.5,"qty":2}]}]}"#,
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[]}]} x"#,
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[{"price":1,"qty":2}],"checksum":4294967296}]}"#,
+    ];
+    for frame in frames {
+        let mut general = Vec::new();
+        let want = decode_general(frame, Timestamp(0), &mut general);
+        let mut got = Vec::new();
+        let result = decode_frame(frame, Timestamp(0), &mut got);
+        assert_eq!(result.is_ok(), want.is_ok(), "{frame}");
+        assert_eq!(got, general, "{frame}");
+    }
+}

@@ -1,0 +1,205 @@
+//! A fast path for the frames that dominate the stream: `book` snapshots and updates in the
+//! layout Kraken sends (`{"channel":"book","type":…,"data":[{"symbol":…,"bids":[…],…}]}`).
+//!
+//! It scans the bytes once, taking number tokens straight into [`Decimal`]s, where the general
+//! serde path has to capture each number as raw JSON and scan it again. Anything it does not
+//! recognise exactly (an unknown key, an escape, `data` before `channel`, a bad number) makes it
+//! step aside: the general path then decodes the frame, or reports the error. Tests check that
+//! both paths agree on every fixture frame.
+
+use crate::decimal::Decimal;
+use crate::event::{BookData, Event, EventKind, Level};
+use crate::symbol::Symbol;
+use crate::time::Timestamp;
+
+/// Decodes a book frame, or returns `None` (appending nothing) for the general path to handle.
+pub(super) fn decode_book(text: &str, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {
+    let start = out.len();
+    let done = Cursor {
+        b: text.as_bytes(),
+        i: 0,
+    }
+    .frame(received, out);
+    if done.is_none() {
+        out.truncate(start);
+    }
+    done
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    /// `,` → more to come, the closing `close` → done.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        match c {
+            b',' => Some(true),
+            c if c == close => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A string without escapes.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let len = memchr::memchr2(b'"', b'\\', &self.b[start..])?;
+        if self.b[start + len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 1;
+        std::str::from_utf8(&self.b[start..start + len]).ok()
+    }
+
+    fn key(&mut self) -> Option<&'a str> {
+        let k = self.string()?;
+        self.eat(b':')?;
+        Some(k)
+    }
+
+    /// A bare number token, or a string holding one (as some tools re-emit them).
+    fn number(&mut self) -> Option<Decimal> {
+        self.ws();
+        if self.b.get(self.i) == Some(&b'"') {
+            return Decimal::parse(self.string()?).ok();
+        }
+        let start = self.i;
+        while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        Decimal::parse(std::str::from_utf8(&self.b[start..self.i]).ok()?).ok()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.ws();
+        let start = self.i;
+        let mut v: u64 = 0;
+        while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+            v = v * 10 + u64::from(c - b'0');
+            if v > u64::from(u32::MAX) {
+                return None;
+            }
+            self.i += 1;
+        }
+        (self.i > start).then_some(v as u32)
+    }
+
+    fn frame(&mut self, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {
+        self.eat(b'{')?;
+        let mut snapshot = None;
+        let mut book = false;
+        let mut data = false;
+        loop {
+            match self.key()? {
+                "channel" => book = self.string()? == "book",
+                "type" => {
+                    snapshot = Some(match self.string()? {
+                        "snapshot" => true,
+                        "update" => false,
+                        _ => return None,
+                    })
+                }
+                "data" if book && !data => {
+                    self.entries(snapshot?, received, out)?;
+                    data = true;
+                }
+                _ => return None,
+            }
+            if !self.more(b'}')? {
+                break;
+            }
+        }
+        self.ws();
+        (book && data && self.i == self.b.len()).then_some(())
+    }
+
+    fn entries(&mut self, snapshot: bool, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            out.push(self.entry(snapshot, received)?);
+            if !self.more(b']')? {
+                return Some(());
+            }
+        }
+    }
+
+    fn entry(&mut self, snapshot: bool, received: Timestamp) -> Option<Event> {
+        self.eat(b'{')?;
+        let mut symbol = None;
+        let mut book = BookData::default();
+        let mut exchange_ts = None;
+        loop {
+            match self.key()? {
+                "symbol" => symbol = Some(Symbol::new(self.string()?).ok()?),
+                "bids" => book.bids = self.levels()?,
+                "asks" => book.asks = self.levels()?,
+                "checksum" => book.checksum = Some(self.u32()?),
+                "timestamp" => exchange_ts = Some(Timestamp::parse(self.string()?).ok()?),
+                _ => return None,
+            }
+            if !self.more(b'}')? {
+                break;
+            }
+        }
+        let kind = if snapshot {
+            EventKind::BookSnapshot(book)
+        } else {
+            EventKind::BookUpdate(book)
+        };
+        let mut event = Event::new(Some(symbol?), received, kind);
+        event.exchange_ts = exchange_ts;
+        Some(event)
+    }
+
+    fn levels(&mut self) -> Option<Vec<Level>> {
+        self.eat(b'[')?;
+        let mut levels = Vec::new();
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Some(levels);
+        }
+        loop {
+            self.eat(b'{')?;
+            let (mut price, mut qty) = (None, None);
+            loop {
+                match self.key()? {
+                    "price" => price = Some(self.number()?),
+                    "qty" => qty = Some(self.number()?),
+                    _ => return None,
+                }
+                if !self.more(b'}')? {
+                    break;
+                }
+            }
+            levels.push(Level {
+                price: price?,
+                qty: qty?,
+            });
+            if !self.more(b']')? {
+                return Some(levels);
+            }
+        }
+    }
+}
