@@ -96,6 +96,9 @@ impl Hasher for SymbolHasher {
     }
 }
 
+/// A set of symbols with [`SymbolHasher`].
+pub type SymbolSet = std::collections::HashSet<Symbol, std::hash::BuildHasherDefault<SymbolHasher>>;
+
 /// A map keyed by symbol with [`SymbolHasher`]: the per-event lookups of the engine.
 pub type SymbolMap<V> =
     std::collections::HashMap<Symbol, V, std::hash::BuildHasherDefault<SymbolHasher>>;

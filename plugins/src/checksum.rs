@@ -1,8 +1,6 @@
 //! The `checksum` handler: compares each book message's checksum with the engine's book right
 //! after that message, and isolates a symbol whose book went wrong until a fresh snapshot.
 
-use std::collections::HashSet;
-
 use kobe_core::component::ControlRequest;
 use kobe_core::event::ResetReason;
 use kobe_core::{
@@ -49,7 +47,7 @@ impl HandlerConfig for ChecksumConfig {
 pub struct Checksum {
     on_mismatch: OnMismatch,
     /// Symbols whose book failed, until their next snapshot.
-    suppressed: HashSet<Symbol>,
+    suppressed: kobe_core::symbol::SymbolSet,
     edits: Edits,
 }
 

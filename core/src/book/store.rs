@@ -2,14 +2,14 @@
 //! rules by which book-related events change them. Handlers are thin: they pick the events
 //! they own and call the `on_*` methods here in batch order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{BookError, OrderBook};
 use crate::component::ControlRequest;
 use crate::event::{
     BookData, InstrumentInfo, Level, ResetReason, SubscriptionInfo, SubscriptionMethod,
 };
-use crate::symbol::Symbol;
+use crate::symbol::{Symbol, SymbolMap, SymbolSet};
 
 /// What a shard knows about one symbol.
 #[derive(Clone, Debug, Default)]
@@ -58,7 +58,7 @@ pub enum Outcome {
 /// The books of one shard worker, lent to its handlers through the handler context.
 #[derive(Debug, Default)]
 pub struct BookStore {
-    books: HashMap<Symbol, BookState>,
+    books: SymbolMap<BookState>,
     default_depth: usize,
     /// Counters shared by the book handlers.
     pub stats: BookStats,
@@ -284,7 +284,7 @@ fn token_precision(bids: &[Level], asks: &[Level]) -> (u8, u8) {
 /// the same `on_*` rules). Both compute the split from the batch alone, so they always agree.
 #[derive(Debug, Default)]
 pub struct UpdateSeen {
-    symbols: HashSet<Symbol>,
+    symbols: SymbolSet,
 }
 
 impl UpdateSeen {
