@@ -342,7 +342,7 @@ fn main() {
             w,
             dir.path(),
         );
-        let (d, n, bad) = (0..2)
+        let (d, n, bad) = (0..3)
             .map(|_| pipeline_run(&registry, &corpus_file, &precision, repeat, w, dir.path()))
             .min_by_key(|r| r.0)
             .unwrap();
