@@ -16,6 +16,7 @@ use crate::time::Timestamp;
 pub(super) fn decode_book(text: &str, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {
     let start = out.len();
     let done = Cursor {
+        s: text,
         b: text.as_bytes(),
         i: 0,
     }
@@ -27,6 +28,8 @@ pub(super) fn decode_book(text: &str, received: Timestamp, out: &mut Vec<Event>)
 }
 
 struct Cursor<'a> {
+    /// The frame; slicing it between ASCII delimiters needs no UTF-8 check.
+    s: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -64,7 +67,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.i = start + len + 1;
-        std::str::from_utf8(&self.b[start..start + len]).ok()
+        self.s.get(start..start + len)
     }
 
     fn key(&mut self) -> Option<&'a str> {
@@ -83,7 +86,7 @@ impl<'a> Cursor<'a> {
         while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = self.b.get(self.i) {
             self.i += 1;
         }
-        Decimal::parse(std::str::from_utf8(&self.b[start..self.i]).ok()?).ok()
+        Decimal::parse(self.s.get(start..self.i)?).ok()
     }
 
     fn u32(&mut self) -> Option<u32> {
