@@ -97,11 +97,9 @@ fn every_v2_fixture_replays_without_loss() {
 fn malformed_lines_are_counted_reported_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.ndjson");
-    std::fs::write(
-        &input,
-        "{\"channel\":\"heartbeat\"}\nnot json at all\n\n{\"channel\":\"book\",\"type\":\"update\",\"data\":[{\"symbol\":\"A/B\",\"bids\":[{\"price\":\"x\",\"qty\":1}]}]}\n{\"channel\":\"heartbeat\"}",
-    )
-    .unwrap();
+    let mut bytes = b"{\"channel\":\"heartbeat\"}\nnot json at all\n\n{\"channel\":\"book\",\"type\":\"update\",\"data\":[{\"symbol\":\"A/B\",\"bids\":[{\"price\":\"x\",\"qty\":1}]}]}\n".to_vec();
+    bytes.extend_from_slice(b"{\"channel\":\"heartbeat\xff\"}\n{\"channel\":\"heartbeat\"}");
+    std::fs::write(&input, bytes).unwrap();
     let out_file = dir.path().join("out.ndjson");
     let pipeline = dir.path().join("p.yaml");
     std::fs::write(
@@ -123,9 +121,13 @@ fn malformed_lines_are_counted_reported_and_skipped() {
         stderr.contains("in.ndjson:4: skipped malformed frame"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("in.ndjson:5: skipped malformed frame: not UTF-8"),
+        "{stderr}"
+    );
     let s = summary(&out.stderr);
-    assert_eq!(s["source"]["frames"], 4);
-    assert_eq!(s["source"]["malformed"], 2);
+    assert_eq!(s["source"]["frames"], 5);
+    assert_eq!(s["source"]["malformed"], 3);
     assert_eq!(
         std::fs::read_to_string(&out_file).unwrap().lines().count(),
         2

@@ -285,7 +285,8 @@ impl Player {
                 .push(Event::new(None, received, EventKind::Raw(line.clone())));
         }
         let before = self.batch.len();
-        let decoded = std::str::from_utf8(&line)
+        // SIMD validation: every byte of every frame passes through here.
+        let decoded = simdutf8::compat::from_utf8(&line)
             .map_err(|e| format!("not UTF-8: {e}"))
             .and_then(|text| {
                 decode_frame(text.trim(), received, &mut self.batch.events)
