@@ -82,3 +82,66 @@ fn sigterm_drains_and_reports_exactly_what_was_written() {
     let full = 100_000 * 2104u64;
     assert!(lines < full, "the replay finished before the signal");
 }
+
+#[test]
+fn a_second_signal_exits_at_once_when_draining_is_stuck() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.yaml");
+    let input = fixtures().join("crossbook__kraken_btcusd_sample.ndjson");
+    std::fs::write(
+        &pipeline,
+        format!("source: {{type: replay, path: {input:?}, repeat: 100000}}\nsinks:\n  out: {{type: stdout}}\n"),
+    )
+    .unwrap();
+    // Standard output is a pipe nobody reads: once it is full the stdout sink blocks, and the
+    // graceful shutdown that the first signal starts can never finish draining.
+    let mut child = Command::new(kobe_bin())
+        .args(["--log", "info", "run", pipeline.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("running") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "kobe exited before running"
+        );
+    }
+    let signal = |child: &std::process::Child| {
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    // Readiness: records are flowing. The pipe is kept open but no longer read.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    signal(&child);
+    // Readiness: kobe acknowledges the first signal in its log.
+    while !line.contains("shutting down") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "kobe exited on the first signal"
+        );
+    }
+    signal(&child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("kobe exited after the second signal")
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    drop(stdout);
+}

@@ -32,6 +32,10 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     };
     let shutdown = CancellationToken::new();
     kobe_core::shutdown::install_signal_handlers(shutdown.clone())?;
+    tracing::info!(
+        "running {} (SIGINT/SIGTERM drains and stops; a second one exits at once)",
+        args.file.display()
+    );
     let result = kobe_core::pipeline::run(pipeline, shutdown).await;
     match result {
         Ok(report) => {
