@@ -116,13 +116,7 @@ fn plain_loop(batches: u64) -> (Duration, u64) {
     let start = Instant::now();
     for b in 0..batches {
         let mut batch = make_batch(b, &symbols);
-        let mut cx = HandlerContext {
-            books: &mut books,
-            control: &mut control,
-            shard: 0,
-            shards: 1,
-            now: Timestamp(0),
-        };
+        let mut cx = HandlerContext::new(&mut books, &mut control, 0, 1);
         for h in &mut handlers {
             h.process(&mut batch, &mut cx).unwrap();
         }

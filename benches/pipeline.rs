@@ -261,13 +261,7 @@ fn stages(
                     let _ = decode_frame(f, Timestamp(0), &mut batch.events);
                 }
                 if stage >= 1 {
-                    let mut cx = HandlerContext {
-                        books: &mut books,
-                        control: &mut control,
-                        shard: 0,
-                        shards: 1,
-                        now: Timestamp(0),
-                    };
+                    let mut cx = HandlerContext::new(&mut books, &mut control, 0, 1);
                     for h in &mut handlers {
                         h.process(&mut batch, &mut cx).unwrap();
                     }

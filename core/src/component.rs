@@ -172,6 +172,24 @@ pub struct HandlerContext<'a> {
     pub now: Timestamp,
 }
 
+impl<'a> HandlerContext<'a> {
+    /// The context of shard `shard` of `shards`, stamped now.
+    pub fn new(
+        books: &'a mut BookStore,
+        control: &'a mut Vec<ControlRequest>,
+        shard: usize,
+        shards: usize,
+    ) -> Self {
+        Self {
+            books,
+            control,
+            shard,
+            shards,
+            now: Timestamp::now(),
+        }
+    }
+}
+
 /// A synchronous batch transform, run inside a shard worker. A symbol's events always reach
 /// the same worker, in order.
 pub trait Handler: Send {

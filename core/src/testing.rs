@@ -152,13 +152,7 @@ pub fn check_handler(config: &dyn HandlerConfig) -> Result<(), String> {
     let mut handler = config.build().map_err(|e| format!("build: {e}"))?;
     let mut books = BookStore::default();
     let mut control = Vec::new();
-    let mut cx = HandlerContext {
-        books: &mut books,
-        control: &mut control,
-        shard: 0,
-        shards: 1,
-        now: Timestamp(0),
-    };
+    let mut cx = HandlerContext::new(&mut books, &mut control, 0, 1);
     let mut empty = EventBatch::default();
     handler
         .process(&mut empty, &mut cx)

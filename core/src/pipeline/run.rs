@@ -20,7 +20,6 @@ use crate::component::{
     SourceReport,
 };
 use crate::event::{EventBatch, EventFilter, EventType};
-use crate::time::Timestamp;
 
 /// What a finished run did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -253,13 +252,8 @@ impl Worker {
 
     fn process(&mut self, batch: &mut EventBatch) -> u64 {
         let mut errors = 0;
-        let mut cx = HandlerContext {
-            books: &mut self.books,
-            control: &mut self.control,
-            shard: self.shard,
-            shards: self.shards,
-            now: Timestamp::now(),
-        };
+        let mut cx =
+            HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
         for (handler, name) in self.chain.iter_mut().zip(&self.names) {
             if let Err(e) = handler.process(batch, &mut cx) {
                 errors += 1;
@@ -275,13 +269,8 @@ impl Worker {
     }
 
     fn tick(&mut self, last: bool) {
-        let mut cx = HandlerContext {
-            books: &mut self.books,
-            control: &mut self.control,
-            shard: self.shard,
-            shards: self.shards,
-            now: Timestamp::now(),
-        };
+        let mut cx =
+            HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
         for handler in &mut self.chain {
             handler.tick(&mut cx, last);
         }

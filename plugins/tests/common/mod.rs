@@ -202,13 +202,7 @@ impl Shard {
         for e in events {
             batch.push(e);
         }
-        let mut cx = HandlerContext {
-            books: &mut self.books,
-            control: &mut self.control,
-            shard: 0,
-            shards: 1,
-            now: Timestamp(0),
-        };
+        let mut cx = HandlerContext::new(&mut self.books, &mut self.control, 0, 1);
         for h in &mut self.chain {
             h.process(&mut batch, &mut cx).unwrap();
         }
