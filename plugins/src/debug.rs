@@ -104,12 +104,12 @@ macro_rules! log_at {
 }
 
 /// The summary line's numbers.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Summary {
     /// Symbols with a book.
     books: usize,
     /// Events per second since the previous summary.
-    events_per_sec: f64,
+    events_per_sec: u64,
     /// Book counters so far.
     stats: BookStats,
 }
@@ -130,11 +130,10 @@ impl Debug {
         let elapsed = self
             .last_summary
             .map_or(0, |t| now.0.saturating_sub(t.0).max(0));
-        // Rates are for people reading logs; this is not the book path.
         let events_per_sec = if elapsed > 0 {
-            self.since_summary as f64 * 1e9 / elapsed as f64
+            (u128::from(self.since_summary) * 1_000_000_000 / elapsed as u128) as u64
         } else {
-            0.0
+            0
         };
         self.since_summary = 0;
         self.last_summary = Some(now);
@@ -189,7 +188,7 @@ fn log_summary(level: LogLevel, shard: usize, s: &Summary, last: bool) {
         level,
         shard,
         books = s.books,
-        events_per_sec = s.events_per_sec as u64,
+        events_per_sec = s.events_per_sec,
         snapshots = s.stats.snapshots,
         updates = s.stats.updates,
         dropped_updates = s.stats.dropped_updates,
