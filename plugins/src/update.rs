@@ -17,7 +17,7 @@ const MAX_TOP: usize = 1000;
 #[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConfig {
-    /// After each applied update, emit a `book_top` event with this many best levels a side
+    /// After each applied snapshot and update, emit a `book_top` event with this many best levels a side
     /// (1 to 1000). Off when absent.
     #[serde(default)]
     pub top: Option<usize>,
@@ -62,8 +62,19 @@ impl Handler for Update {
         for (index, event) in batch.events.iter_mut().enumerate() {
             let Some(symbol) = event.symbol else { continue };
             let EventKind::BookUpdate(data) = &mut event.kind else {
-                if self.seen.contains(&symbol) && !apply_state_event(event, symbol, cx) {
+                // Before the symbol's first update `snapshot` already applied it (and dropped
+                // what it refused); from there on the rules run here, in order.
+                let kept = !self.seen.contains(&symbol) || apply_state_event(event, symbol, cx);
+                if !kept {
                     self.edits.remove(index);
+                } else if let (Some(n), EventKind::BookSnapshot(snap)) = (self.top, &event.kind) {
+                    // A snapshot is the whole book, best first: its head is the top.
+                    let top = BookTop {
+                        bids: snap.bids.iter().take(n).copied().collect(),
+                        asks: snap.asks.iter().take(n).copied().collect(),
+                    };
+                    self.edits
+                        .insert_after(index, derived(event, EventKind::BookTop(top)));
                 }
                 continue;
             };

@@ -204,10 +204,12 @@ fn later_book_events_of_a_mismatched_symbol_are_dropped_in_the_same_batch() {
         [
             "instrument BTC/USD",
             "book_snapshot BTC/USD",
+            "book_top BTC/USD",
             "book_update BTC/USD",
             "checksum_mismatch BTC/USD",
             // the mismatched update's book_top and the next update are gone
             "book_snapshot BTC/USD",
+            "book_top BTC/USD",
             "book_update BTC/USD",
             "book_top BTC/USD",
         ]
@@ -360,7 +362,7 @@ fn updates_without_a_book_are_dropped_and_counted() {
 }
 
 #[test]
-fn book_top_follows_each_update_with_the_best_levels() {
+fn book_top_follows_each_snapshot_and_update_with_the_best_levels() {
     let mut x = Exchange::new("BTC/USD", 10, 1, 8);
     let mut shard = Shard::with(
         10,
@@ -376,7 +378,13 @@ fn book_top_follows_each_update_with_the_best_levels() {
         ),
         x.update(&[("100.5", "2.00000000")], &[]),
     ]);
-    let EventKind::BookTop(top) = &out[3].kind else {
+    let EventKind::BookTop(top) = &out[2].kind else {
+        panic!("{:?}", trace(&out))
+    };
+    assert_eq!(top.bids.len(), 1);
+    assert_eq!(top.bids[0].price.to_string(), "100.0");
+    assert_eq!(top.asks[0].price.to_string(), "101.0");
+    let EventKind::BookTop(top) = &out[4].kind else {
         panic!("{:?}", trace(&out))
     };
     assert_eq!(top.bids.len(), 1);
