@@ -10,7 +10,17 @@ use kobe_core::{
 use crate::edit::{derived, Edits};
 
 /// What to do about a symbol whose checksum failed (its book is suppressed in every case).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMismatch {
     /// Ask the source to resubscribe the symbol for a fresh snapshot.
