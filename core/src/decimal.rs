@@ -132,26 +132,69 @@ impl Decimal {
 
     /// Appends the decimal text with exactly `scale` fractional digits (`0.10000000`).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let mut buf = itoa::Buffer::new();
-        // Almost every mantissa fits a u64, whose formatting avoids 128-bit division.
-        let digits = match u64::try_from(self.mantissa) {
-            Ok(small) => buf.format(small),
-            Err(_) => buf.format(self.mantissa),
-        }
-        .as_bytes();
-        let scale = usize::from(self.scale);
-        if scale == 0 {
-            out.extend_from_slice(digits);
-        } else if digits.len() > scale {
-            let (int, frac) = digits.split_at(digits.len() - scale);
-            out.extend_from_slice(int);
-            out.push(b'.');
-            out.extend_from_slice(frac);
-        } else {
-            out.extend_from_slice(b"0.");
-            out.resize(out.len() + scale - digits.len(), b'0');
-            out.extend_from_slice(digits);
-        }
+        // This runs twice per level of every record. The text is laid out in a stack buffer
+        // of fixed size, which is appended whole and the tail cut off: a fixed-size copy is a
+        // few register moves, a variable-length one a `memcpy` call.
+        let mut buf = [0u8; TEXT_MAX];
+        let len = match u64::try_from(self.mantissa) {
+            Ok(small) => layout(small, self.scale, &mut buf),
+            Err(_) => layout(self.mantissa, self.scale, &mut buf),
+        };
+        out.extend_from_slice(&buf);
+        out.truncate(out.len() - (TEXT_MAX - len));
+    }
+}
+
+/// Longest decimal text: 39 digits of a `u128`, a point and a leading zero.
+const TEXT_MAX: usize = 48;
+
+/// Writes `v / 10^scale` at the start of `buf` (at least one integer digit, exactly `scale`
+/// fractional ones); returns its length.
+#[inline(always)]
+fn layout<T>(mut v: T, scale: u8, buf: &mut [u8; TEXT_MAX]) -> usize
+where
+    T: Copy + From<u8> + std::ops::Rem<Output = T> + std::ops::DivAssign + Ilog10,
+    u8: TryFrom<T>,
+{
+    let ten = T::from(10);
+    let scale = usize::from(scale);
+    let total = v.digits().max(scale + 1) + usize::from(scale > 0);
+    let mut pos = total;
+    let mut digit = |buf: &mut [u8; TEXT_MAX], pos: usize| {
+        buf[pos] = b'0' + u8::try_from(v % ten).unwrap_or(0);
+        v /= ten;
+    };
+    for _ in 0..scale {
+        pos -= 1;
+        digit(buf, pos);
+    }
+    if scale > 0 {
+        pos -= 1;
+        buf[pos] = b'.';
+    }
+    while pos > 0 {
+        pos -= 1;
+        digit(buf, pos);
+    }
+    total
+}
+
+/// Decimal digit count of an unsigned integer (1 for zero).
+trait Ilog10 {
+    fn digits(self) -> usize;
+}
+
+impl Ilog10 for u64 {
+    #[inline(always)]
+    fn digits(self) -> usize {
+        self.checked_ilog10().map_or(1, |l| l as usize + 1)
+    }
+}
+
+impl Ilog10 for u128 {
+    #[inline(always)]
+    fn digits(self) -> usize {
+        self.checked_ilog10().map_or(1, |l| l as usize + 1)
     }
 }
 
@@ -219,6 +262,21 @@ impl Digits {
 const EXP_CLAMP: i64 = 10_000;
 
 fn parse_bytes(b: &[u8]) -> Result<Decimal, Fail> {
+    match parse_prefix(b)? {
+        (value, used) if used == b.len() => Ok(value),
+        _ => Err(Fail::Syntax),
+    }
+}
+
+/// Parses the number at the start of `b`, stopping at the first byte that cannot continue it;
+/// returns the value and how many bytes it took. A frame decoder uses this to read a token in
+/// the same pass that finds its end.
+pub(crate) fn parse_number_prefix(b: &[u8]) -> Option<(Decimal, usize)> {
+    parse_prefix(b).ok()
+}
+
+#[inline(always)]
+fn parse_prefix(b: &[u8]) -> Result<(Decimal, usize), Fail> {
     let mut digits = Digits::default();
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -276,9 +334,6 @@ fn parse_bytes(b: &[u8]) -> Result<Decimal, Fail> {
             exp = -exp;
         }
     }
-    if i != b.len() {
-        return Err(Fail::Syntax);
-    }
     let mut scale = frac - exp;
     let overflow_scale = u8::try_from(scale.clamp(0, 255)).unwrap_or(u8::MAX);
     if digits.overflow {
@@ -287,10 +342,13 @@ fn parse_bytes(b: &[u8]) -> Result<Decimal, Fail> {
     let mut mantissa = digits.value();
     if mantissa == 0 {
         // `0E-8`, `0.000`: zero keeps the scale it was written with, within range.
-        return Ok(Decimal {
-            mantissa: 0,
-            scale: scale.clamp(0, i64::from(Decimal::MAX_SCALE)) as u8,
-        });
+        return Ok((
+            Decimal {
+                mantissa: 0,
+                scale: scale.clamp(0, i64::from(Decimal::MAX_SCALE)) as u8,
+            },
+            i,
+        ));
     }
     if scale < 0 {
         let factor = usize::try_from(-scale)
@@ -308,10 +366,13 @@ fn parse_bytes(b: &[u8]) -> Result<Decimal, Fail> {
     if scale > i64::from(Decimal::MAX_SCALE) {
         return Err(Fail::TooPrecise);
     }
-    Ok(Decimal {
-        mantissa,
-        scale: scale as u8,
-    })
+    Ok((
+        Decimal {
+            mantissa,
+            scale: scale as u8,
+        },
+        i,
+    ))
 }
 
 fn short(text: &str) -> String {
@@ -440,6 +501,28 @@ mod tests {
             Err(DecimalError::TooPrecise { scale: 8, .. })
         ));
         assert!(Decimal::parse_at("1", 19).is_err());
+    }
+
+    #[test]
+    fn text_has_exactly_scale_fractional_digits() {
+        let text = |m: u128, s: u8| Decimal::new(m, s).unwrap().to_string();
+        assert_eq!(text(0, 0), "0");
+        assert_eq!(text(0, 3), "0.000");
+        assert_eq!(text(5, 2), "0.05");
+        assert_eq!(text(12_345, 2), "123.45");
+        assert_eq!(text(10, 1), "1.0");
+        assert_eq!(text(7, 18), "0.000000000000000007");
+        assert_eq!(text(u128::from(u64::MAX), 0), u64::MAX.to_string());
+        // Past u64: the wide path.
+        assert_eq!(
+            text(u128::MAX, 18),
+            "340282366920938463463.374607431768211455"
+        );
+        assert_eq!(text(u128::MAX, 0), u128::MAX.to_string());
+        // Appends, never overwrites what is already there.
+        let mut out = b"x=".to_vec();
+        Decimal::new(452_810, 1).unwrap().write_to(&mut out);
+        assert_eq!(out, b"x=45281.0");
     }
 
     #[test]

@@ -6,12 +6,13 @@
 //! replay keeps going.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use bytes::Bytes;
+use tokio::task::JoinHandle;
 
 use crate::component::{
     BookHints, ComponentError, ConfigError, Source, SourceConfig, SourceContext, SourceReport,
@@ -176,16 +177,8 @@ impl Source for ReplaySource {
             if cx.shutdown.is_cancelled() {
                 break;
             }
-            let reader: Box<dyn AsyncRead + Unpin + Send> = if self.config.path.as_os_str() == "-" {
-                Box::new(tokio::io::stdin())
-            } else {
-                Box::new(
-                    tokio::fs::File::open(&self.config.path)
-                        .await
-                        .map_err(|e| ReplayError::Open(self.config.path.clone(), e))?,
-                )
-            };
-            player.play(reader, &mut cx).await?;
+            let input = Input::open(&self.config.path).await?;
+            player.play(input, &mut cx).await?;
         }
         player.flush(&mut cx).await?;
         let r = &player.report;
@@ -231,31 +224,50 @@ impl Player {
 
     async fn play(
         &mut self,
-        mut reader: Box<dyn AsyncRead + Unpin + Send>,
+        mut input: Input,
         cx: &mut SourceContext,
     ) -> Result<(), ComponentError> {
         self.line = 0;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let read_failed = |path: &Path, line: u64| {
+            let path = path.to_path_buf();
+            move |e| ReplayError::Read(path, line, e)
+        };
+        // Two buffers, zeroed once: lines are decoded from one while the next read fills the
+        // other, after the partial last line carried over.
+        let mut spare = vec![0u8; READ_CHUNK];
+        input
+            .start(vec![0u8; READ_CHUNK], 0)
+            .map_err(read_failed(&self.path, self.line))?;
         loop {
-            let received = Timestamp::now();
-            while let Some(end) = memchr::memchr(b'\n', &buf) {
-                let line = buf.split_to(end + 1).freeze().slice(..end);
-                self.frame(line, received, cx).await?;
-            }
-            if cx.shutdown.is_cancelled() {
+            let (buf, filled, n) = input
+                .finish()
+                .await
+                .map_err(read_failed(&self.path, self.line))?;
+            if n == 0 {
+                if filled > 0 {
+                    // A last line without a newline is still a frame.
+                    self.frame(&buf[..filled], Timestamp::now(), cx).await?;
+                }
                 return Ok(());
             }
-            buf.reserve(READ_CHUNK);
-            let n = reader
-                .read_buf(&mut buf)
-                .await
-                .map_err(|e| ReplayError::Read(self.path.clone(), self.line, e))?;
-            if n == 0 {
-                if !buf.is_empty() {
-                    // A last line without a newline is still a frame.
-                    let line = buf.split().freeze();
-                    self.frame(line, Timestamp::now(), cx).await?;
-                }
+            let received = Timestamp::now();
+            let lines_end = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
+            let carried = filled - lines_end;
+            if spare.len() < carried + READ_CHUNK / 2 {
+                // A line longer than the buffer: grow, so every read still makes room.
+                spare.resize(carried + READ_CHUNK, 0);
+            }
+            spare[..carried].copy_from_slice(&buf[lines_end..filled]);
+            input
+                .start(std::mem::take(&mut spare), carried)
+                .map_err(read_failed(&self.path, self.line))?;
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &buf[..lines_end]) {
+                self.frame(&buf[start..end], received, cx).await?;
+                start = end + 1;
+            }
+            spare = buf;
+            if cx.shutdown.is_cancelled() {
                 return Ok(());
             }
             if self.last_progress.elapsed() >= PROGRESS_EVERY {
@@ -271,7 +283,7 @@ impl Player {
 
     async fn frame(
         &mut self,
-        line: Bytes,
+        line: &[u8],
         received: Timestamp,
         cx: &mut SourceContext,
     ) -> Result<(), ComponentError> {
@@ -281,12 +293,15 @@ impl Player {
         }
         self.report.frames += 1;
         if self.emit_raw {
-            self.batch
-                .push(Event::new(None, received, EventKind::Raw(line.clone())));
+            self.batch.push(Event::new(
+                None,
+                received,
+                EventKind::Raw(Bytes::copy_from_slice(line)),
+            ));
         }
         let before = self.batch.len();
         // SIMD validation: every byte of every frame passes through here.
-        let decoded = simdutf8::compat::from_utf8(&line)
+        let decoded = simdutf8::compat::from_utf8(line)
             .map_err(|e| format!("not UTF-8: {e}"))
             .and_then(|text| {
                 decode_frame(text.trim(), received, &mut self.batch.events)
@@ -351,6 +366,68 @@ impl Player {
         self.report.events += batch.len() as u64;
         cx.output.send(batch).await?;
         Ok(())
+    }
+}
+
+/// The replayed file or standard input. Reads run on the blocking pool straight into the
+/// player's buffer (an async file would read into its own buffer and copy every byte again),
+/// one read ahead of the lines being decoded.
+struct Input {
+    /// The reader, while no read is in flight.
+    idle: Option<Box<dyn Read + Send>>,
+    in_flight: Option<JoinHandle<ReadDone>>,
+}
+
+type ReadDone = (Box<dyn Read + Send>, Vec<u8>, usize, std::io::Result<usize>);
+
+impl Input {
+    async fn open(path: &Path) -> Result<Self, ReplayError> {
+        let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            let owned = path.to_path_buf();
+            let file = tokio::task::spawn_blocking(move || std::fs::File::open(owned))
+                .await
+                .map_err(|e| ReplayError::Open(path.to_path_buf(), std::io::Error::other(e)))?
+                .map_err(|e| ReplayError::Open(path.to_path_buf(), e))?;
+            Box::new(file)
+        };
+        Ok(Self {
+            idle: Some(reader),
+            in_flight: None,
+        })
+    }
+
+    /// Starts reading into `buf` after its first `kept` bytes (which it keeps).
+    fn start(&mut self, mut buf: Vec<u8>, kept: usize) -> std::io::Result<()> {
+        // Only a panicked read (a bug) loses the reader; the replay then fails cleanly.
+        let mut reader = self
+            .idle
+            .take()
+            .ok_or_else(|| std::io::Error::other("the input was lost by an earlier failure"))?;
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let result = loop {
+                match reader.read(&mut buf[kept..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r,
+                }
+            };
+            (reader, buf, kept, result)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the read started last: the buffer, how many bytes of it hold data, and how
+    /// many of those are new (0 at the end of the input).
+    async fn finish(&mut self) -> std::io::Result<(Vec<u8>, usize, usize)> {
+        let task = self
+            .in_flight
+            .take()
+            .ok_or_else(|| std::io::Error::other("no read was started"))?;
+        let (reader, buf, kept, result) = task.await.map_err(std::io::Error::other)?;
+        self.idle = Some(reader);
+        let n = result?;
+        Ok((buf, kept + n, n))
     }
 }
 

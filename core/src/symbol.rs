@@ -41,6 +41,12 @@ impl Symbol {
         })
     }
 
+    /// The text's bytes in a fixed-size array (zero-padded), and the text's length: renderers
+    /// copy the whole array, which is cheaper than a copy of the exact length.
+    pub(crate) fn padded(&self) -> (&[u8; Self::MAX_LEN], usize) {
+        (&self.bytes, usize::from(self.len))
+    }
+
     /// The symbol's text.
     pub fn as_str(&self) -> &str {
         // Only ever built from a `&str` in `new`, so the bytes are valid UTF-8.

@@ -98,25 +98,62 @@ impl Timestamp {
     /// Kraken uses.
     pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
         thread_local! {
-            // Records print the same second over and over; the calendar maths runs once per
-            // second and thread, the rest is six digits.
-            static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+            static SECONDS: std::cell::RefCell<SecondsCache> =
+                const { std::cell::RefCell::new(SecondsCache::new()) };
         }
+        SECONDS.with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) => self.write_rfc3339_cached(&mut cache, out),
+            Err(_) => self.write_rfc3339_cached(&mut SecondsCache::new(), out),
+        });
+    }
+
+    /// [`Timestamp::write_rfc3339`] with a cache the caller keeps (a sink rendering a batch),
+    /// which saves the thread-local lookup per timestamp.
+    #[inline]
+    pub fn write_rfc3339_cached(&self, cache: &mut SecondsCache, out: &mut Vec<u8>) {
         let secs = self.0.div_euclid(1_000_000_000);
         let micros = self.0.rem_euclid(1_000_000_000) / 1000;
-        let prefix = LAST_SECOND.with(|cache| {
-            let (cached, text) = cache.get();
-            if cached == secs {
-                return text;
-            }
-            let text = format_second(secs);
-            cache.set((secs, text));
-            text
-        });
         let mut buf = *b"0000-00-00T00:00:00.000000Z";
-        buf[..19].copy_from_slice(&prefix);
+        buf[..19].copy_from_slice(cache.text(secs));
         put(&mut buf[20..26], micros as u64);
         out.extend_from_slice(&buf);
+    }
+}
+
+/// The `YYYY-MM-DDTHH:MM:SS` text of the last two seconds written. Records print the same
+/// seconds over and over, so the calendar maths runs about once per second; two entries,
+/// because a record carries two clocks (the exchange's and ours) usually in different seconds.
+#[derive(Clone, Debug)]
+pub struct SecondsCache {
+    entries: [(i64, [u8; 19]); 2],
+}
+
+impl SecondsCache {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        Self {
+            entries: [(i64::MIN, [0; 19]); 2],
+        }
+    }
+
+    fn text(&mut self, secs: i64) -> &[u8; 19] {
+        let hit = if self.entries[0].0 == secs {
+            0
+        } else if self.entries[1].0 == secs {
+            1
+        } else {
+            // The newest goes first; the older of the two is dropped.
+            self.entries[1] = self.entries[0];
+            self.entries[0] = (secs, format_second(secs));
+            0
+        };
+        &self.entries[hit].1
+    }
+}
+
+impl Default for SecondsCache {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kobe_core::record::RecordFormat;
+
+use crate::background::BackgroundFile;
 use kobe_core::{
     ComponentError, ConfigError, EventBatch, EventFilter, Sink, SinkConfig, SinkReport,
 };
-use tokio::fs::{File, OpenOptions};
-use tokio::io::{AsyncWriteExt, BufWriter};
+use std::fs::{File, OpenOptions};
 
 /// Options of the `file` sink.
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -30,7 +31,7 @@ pub struct FileConfig {
     /// Push buffered records to the operating system at least this often, in milliseconds.
     #[serde(default = "default_flush_ms")]
     pub flush_interval_ms: u64,
-    /// Bytes buffered in memory before a write to the file.
+    /// Bytes of records gathered in memory before they are written to the file in one go.
     #[serde(default = "default_buffer")]
     pub buffer_bytes: usize,
 }
@@ -95,42 +96,55 @@ impl SinkConfig for FileConfig {
         let (file, size) = open(&self.path).await?;
         Ok(Box::new(FileSink {
             config: self.clone(),
-            out: BufWriter::with_capacity(self.buffer_bytes, file),
+            out: BackgroundFile::new(file),
             size,
-            buf: Vec::with_capacity(64 * 1024),
+            pending: Vec::with_capacity(self.buffer_bytes.min(16 << 20)),
             report: SinkReport::default(),
         }))
     }
 }
 
 async fn open(path: &Path) -> Result<(File, u64), FileSinkError> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await
-        .map_err(io("open", path))?;
-    let size = file.metadata().await.map_err(io("stat", path))?.len();
-    Ok((file, size))
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = OpenOptions::new().create(true).append(true).open(&owned)?;
+        let size = file.metadata()?.len();
+        Ok((file, size))
+    })
+    .await
+    .map_err(|e| io("open", path)(std::io::Error::other(e)))?
+    .map_err(io("open", path))
 }
 
+/// Records are rendered straight into `pending`, which goes to the file in one write once it
+/// holds `buffer_bytes` (see [`BackgroundFile`]).
 struct FileSink {
     config: FileConfig,
-    out: BufWriter<File>,
+    out: BackgroundFile,
     size: u64,
-    buf: Vec<u8>,
+    pending: Vec<u8>,
     report: SinkReport,
 }
 
 impl FileSink {
-    async fn sync(&mut self) -> Result<(), FileSinkError> {
-        let path = &self.config.path;
-        self.out.flush().await.map_err(io("flush", path))?;
+    /// Hands everything rendered so far to the operating system.
+    async fn push(&mut self) -> Result<(), FileSinkError> {
         self.out
-            .get_ref()
-            .sync_all()
+            .write(&mut self.pending)
             .await
-            .map_err(io("fsync", path))
+            .map_err(io("write", &self.config.path))?;
+        self.out
+            .finish()
+            .await
+            .map_err(io("write", &self.config.path))
+    }
+
+    async fn sync(&mut self) -> Result<(), FileSinkError> {
+        self.push().await?;
+        self.out
+            .sync()
+            .await
+            .map_err(io("fsync", &self.config.path))
     }
 
     async fn rotate(&mut self) -> Result<(), FileSinkError> {
@@ -153,7 +167,7 @@ impl FileSink {
             .await
             .map_err(io("rotate", &path))?;
         let (file, size) = open(&path).await?;
-        self.out = BufWriter::with_capacity(self.config.buffer_bytes, file);
+        self.out = BackgroundFile::new(file);
         self.size = size;
         tracing::info!(from = %path.display(), to = %target.display(), "rotated");
         Ok(())
@@ -167,15 +181,18 @@ impl Sink for FileSink {
         batch: &EventBatch,
         filter: EventFilter,
     ) -> Result<u64, ComponentError> {
-        self.buf.clear();
-        let written = crate::render(self.config.format, batch, filter, &mut self.buf);
-        self.out
-            .write_all(&self.buf)
-            .await
-            .map_err(io("write", &self.config.path))?;
-        self.size += self.buf.len() as u64;
+        let before = self.pending.len();
+        let written = crate::render(self.config.format, batch, filter, &mut self.pending);
+        let bytes = (self.pending.len() - before) as u64;
+        self.size += bytes;
         self.report.records += written;
-        self.report.bytes += self.buf.len() as u64;
+        self.report.bytes += bytes;
+        if self.pending.len() >= self.config.buffer_bytes {
+            self.out
+                .write(&mut self.pending)
+                .await
+                .map_err(io("write", &self.config.path))?;
+        }
         if self.config.rotate_bytes > 0 && self.size >= self.config.rotate_bytes {
             self.rotate().await?;
         }
@@ -187,10 +204,7 @@ impl Sink for FileSink {
     }
 
     async fn flush(&mut self) -> Result<(), ComponentError> {
-        self.out
-            .flush()
-            .await
-            .map_err(io("flush", &self.config.path))?;
+        self.push().await?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! kobe's built-in sinks: `stdout` and `file`. [`register`] adds them to a registry.
 #![warn(missing_docs)]
 
+mod background;
 pub mod file;
 pub mod stdout;
 
@@ -22,11 +23,5 @@ pub fn register(registry: &mut Registry) {
 
 /// Renders the events of `batch` that pass `filter` into `out`; returns how many records.
 fn render(format: RecordFormat, batch: &EventBatch, filter: EventFilter, out: &mut Vec<u8>) -> u64 {
-    let mut n = 0;
-    for event in &batch.events {
-        if filter.accepts(event.event_type()) && format.write(event, out) {
-            n += 1;
-        }
-    }
-    n
+    format.write_events(&batch.events, filter, out)
 }

@@ -7,7 +7,7 @@
 //! step aside: the general path then decodes the frame, or reports the error. Tests check that
 //! both paths agree on every fixture frame.
 
-use crate::decimal::Decimal;
+use crate::decimal::{parse_number_prefix, Decimal};
 use crate::event::{BookData, Event, EventKind, Level};
 use crate::symbol::Symbol;
 use crate::time::Timestamp;
@@ -58,16 +58,30 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string without escapes.
+    /// A string without escapes. The strings of a book frame are short (keys, a symbol, a
+    /// timestamp), so a plain loop beats a vectorised search's setup.
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let len = memchr::memchr2(b'"', b'\\', &self.b[start..])?;
-        if self.b[start + len] != b'"' {
-            return None;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' => return None,
+                _ => self.i += 1,
+            }
         }
-        self.i = start + len + 1;
-        self.s.get(start..start + len)
+        self.i += 1;
+        self.s.get(start..self.i - 1)
+    }
+
+    /// Steps over `lit` if the bytes at the cursor are exactly it.
+    #[inline(always)]
+    fn lit(&mut self, lit: &[u8]) -> bool {
+        let hit = self.b.get(self.i..self.i + lit.len()) == Some(lit);
+        if hit {
+            self.i += lit.len();
+        }
+        hit
     }
 
     fn key(&mut self) -> Option<&'a str> {
@@ -76,17 +90,16 @@ impl<'a> Cursor<'a> {
         Some(k)
     }
 
-    /// A bare number token, or a string holding one (as some tools re-emit them).
+    /// A bare number token, or a string holding one (as some tools re-emit them). The token is
+    /// read in the pass that finds its end; whatever follows it is for the caller to judge.
     fn number(&mut self) -> Option<Decimal> {
         self.ws();
         if self.b.get(self.i) == Some(&b'"') {
             return Decimal::parse(self.string()?).ok();
         }
-        let start = self.i;
-        while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = self.b.get(self.i) {
-            self.i += 1;
-        }
-        Decimal::parse(self.s.get(start..self.i)?).ok()
+        let (value, used) = parse_number_prefix(self.b.get(self.i..)?)?;
+        self.i += used;
+        Some(value)
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -177,32 +190,49 @@ impl<'a> Cursor<'a> {
 
     fn levels(&mut self) -> Option<Vec<Level>> {
         self.eat(b'[')?;
-        let mut levels = Vec::new();
         self.ws();
         if self.b.get(self.i) == Some(&b']') {
             self.i += 1;
-            return Some(levels);
+            return Some(Vec::new());
         }
+        // Most updates carry one or two levels; snapshots grow from here.
+        let mut levels = Vec::with_capacity(4);
         loop {
-            self.eat(b'{')?;
-            let (mut price, mut qty) = (None, None);
-            loop {
-                match self.key()? {
-                    "price" => price = Some(self.number()?),
-                    "qty" => qty = Some(self.number()?),
-                    _ => return None,
-                }
-                if !self.more(b'}')? {
-                    break;
-                }
-            }
-            levels.push(Level {
-                price: price?,
-                qty: qty?,
-            });
+            levels.push(self.level()?);
             if !self.more(b']')? {
                 return Some(levels);
             }
         }
+    }
+
+    /// One `{"price":…,"qty":…}`: Kraken's exact layout is matched as literals, anything else
+    /// (other key order, whitespace) takes the general loop.
+    fn level(&mut self) -> Option<Level> {
+        if self.lit(b"{\"price\":") {
+            let price = self.number()?;
+            if self.lit(b",\"qty\":") {
+                let qty = self.number()?;
+                if self.lit(b"}") {
+                    return Some(Level { price, qty });
+                }
+            }
+            return None;
+        }
+        self.eat(b'{')?;
+        let (mut price, mut qty) = (None, None);
+        loop {
+            match self.key()? {
+                "price" => price = Some(self.number()?),
+                "qty" => qty = Some(self.number()?),
+                _ => return None,
+            }
+            if !self.more(b'}')? {
+                break;
+            }
+        }
+        Some(Level {
+            price: price?,
+            qty: qty?,
+        })
     }
 }
