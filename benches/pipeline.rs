@@ -3,10 +3,15 @@
 //!
 //! - pipeline: `replay` → `snapshot` → `update` → `checksum` → JSON records to a `file` sink,
 //!   every checksum verified (the run fails if any mismatches);
-//! - baseline: serde_json into borrowed structs with exact number text, on the same frames.
+//! - baseline: serde_json into borrowed structs with exact number text, on the same frames;
+//! - the cost of each stage on one thread;
+//! - weak scaling of the shard stage: 1 to (cores) workers, each with its own books, handler
+//!   chain and copy of the corpus, as the engine's shard workers are.
 //!
-//! `cargo bench --bench pipeline` (`KOBE_BENCH_FRAMES` sets the frame count,
-//! `KOBE_BENCH_WORKERS` a comma-separated list of worker counts, default `1,2`).
+//! `cargo bench --bench pipeline`. Environment: `KOBE_BENCH_FRAMES` (frame count),
+//! `KOBE_BENCH_WORKERS` (comma-separated worker counts for the pipeline, default `1,2`),
+//! `KOBE_BENCH_THREADS` (runtime threads, default one per core), `KOBE_BENCH_PROFILE=1` (only
+//! the pipeline, once, for `perf record`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -210,10 +215,15 @@ fn pipeline_run(
         },
         metrics: None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // KOBE_BENCH_THREADS pins the runtime's thread count (default: one per core).
+    if let Some(n) = std::env::var("KOBE_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build().unwrap();
     let start = Instant::now();
     let cpu = process_cpu();
     let report = rt.block_on(run(p, CancellationToken::new())).unwrap();
@@ -298,6 +308,90 @@ fn stages(
     out
 }
 
+/// Weak scaling of the shard stage: `workers` threads, each one shard worker with its own
+/// books and its own handler chain over its own copy of the corpus, as the engine's workers
+/// are (nothing shared). The batches are decoded before the clock starts. Returns the wall
+/// time for all workers to get through their batches.
+fn shard_scaling(
+    registry: &Registry,
+    frames: &[String],
+    precision: &serde_json::Map<String, serde_json::Value>,
+    repeat: usize,
+    workers: usize,
+) -> Duration {
+    use kobe_core::book::BookStore;
+    use kobe_core::bus::Sequencer;
+    use kobe_core::event::InstrumentInfo;
+    use kobe_core::kraken::decode::decode_frame;
+    use kobe_core::{EventBatch, HandlerContext, Symbol, Timestamp};
+    use std::sync::{Arc, Barrier};
+
+    let hints: std::collections::HashMap<Symbol, InstrumentInfo> = precision
+        .iter()
+        .map(|(s, p)| {
+            (
+                Symbol::new(s).unwrap(),
+                InstrumentInfo {
+                    price_precision: p[0].as_u64().unwrap() as u8,
+                    qty_precision: p[1].as_u64().unwrap() as u8,
+                },
+            )
+        })
+        .collect();
+    let start_line = Arc::new(Barrier::new(workers + 1));
+    let finish_line = Arc::new(Barrier::new(workers + 1));
+    std::thread::scope(|scope| {
+        for shard in 0..workers {
+            let (start_line, finish_line, hints) =
+                (start_line.clone(), finish_line.clone(), &hints);
+            scope.spawn(move || {
+                let mut chain: Vec<_> = ["snapshot", "update", "checksum"]
+                    .iter()
+                    .map(|name| {
+                        let AnyConfig::Handler(c) = component(
+                            registry,
+                            ComponentKind::Handler,
+                            name,
+                            serde_json::json!({}),
+                        ) else {
+                            unreachable!()
+                        };
+                        c.build().unwrap()
+                    })
+                    .collect();
+                let mut batches = Vec::new();
+                for _ in 0..repeat {
+                    for chunk in frames.chunks(512) {
+                        let mut batch = EventBatch::with_capacity(1024);
+                        for f in chunk {
+                            let _ = decode_frame(f, Timestamp(0), &mut batch.events);
+                        }
+                        batches.push(batch);
+                    }
+                }
+                let mut books = BookStore::new(10, hints);
+                let mut sequencer = Sequencer::default();
+                let mut control = Vec::new();
+                start_line.wait();
+                for batch in &mut batches {
+                    let mut cx = HandlerContext::new(&mut books, &mut control, shard, workers);
+                    for h in &mut chain {
+                        h.process(batch, &mut cx).unwrap();
+                    }
+                    sequencer.assign(&mut batch.events);
+                    control.clear();
+                }
+                finish_line.wait();
+                drop(batches);
+            });
+        }
+        start_line.wait();
+        let start = Instant::now();
+        finish_line.wait();
+        start.elapsed()
+    })
+}
+
 fn main() {
     let want: usize = std::env::var("KOBE_BENCH_FRAMES")
         .ok()
@@ -309,6 +403,23 @@ fn main() {
         .filter_map(|w| w.trim().parse().ok())
         .collect();
     let (frames, precision) = corpus();
+    // Book messages per pass over the corpus (the unit of the throughput target).
+    let book_msgs = {
+        let mut events = Vec::new();
+        for f in &frames {
+            let _ =
+                kobe_core::kraken::decode::decode_frame(f, kobe_core::Timestamp(0), &mut events);
+        }
+        events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    kobe_core::EventKind::BookSnapshot(_) | kobe_core::EventKind::BookUpdate(_)
+                )
+            })
+            .count()
+    };
     let repeat = want.div_ceil(frames.len());
     let total = frames.len() * repeat;
     let shm = Path::new("/dev/shm");
@@ -322,7 +433,7 @@ fn main() {
     kobe_sinks::register(&mut registry);
 
     println!(
-        "pipeline benchmark: {} fixture frames x {repeat} = {total} frames",
+        "pipeline benchmark: {} fixture frames ({book_msgs} book messages) x {repeat} = {total} frames",
         frames.len()
     );
     if std::env::var_os("KOBE_BENCH_PROFILE").is_some() {
@@ -350,6 +461,25 @@ fn main() {
         sns(st[1]) - sns(st[0]),
         sns(st[2]) - sns(st[1])
     );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let scale_repeat = repeat.div_ceil(4);
+    let scale_msgs = (book_msgs * scale_repeat) as f64;
+    let mut one = 0.0;
+    for n in 1..=cores {
+        let d = (0..3)
+            .map(|_| shard_scaling(&registry, &frames, &precision, scale_repeat, n))
+            .min()
+            .unwrap();
+        let rate = scale_msgs * n as f64 / d.as_secs_f64() / 1e6;
+        if n == 1 {
+            one = rate;
+        }
+        println!(
+            "shard stage, {n} worker(s)   {rate:>6.2} M book msgs/s  ({:.2} M per worker, {:.2}x one worker)",
+            rate / n as f64,
+            rate / one
+        );
+    }
     for w in workers {
         pipeline_run(
             &registry,
@@ -366,9 +496,10 @@ fn main() {
         assert_eq!(n as usize, total, "every frame replayed");
         assert_eq!(bad, 0, "checksum mismatches in the fixture corpus");
         println!(
-            "pipeline, {w} worker(s)       {:>6.2} M frames/s  {:>7.1} ns/frame  ({:.2}x decode-only time; CPU {:.0} ns/frame on all threads)",
+            "pipeline, {w} worker(s)       {:>6.2} M frames/s  {:>7.1} ns/frame  {:>5.2} M book msgs/s  ({:.2}x decode-only time; CPU {:.0} ns/frame on all threads)",
             rate(d),
             ns(d),
+            (book_msgs * repeat) as f64 / d.as_secs_f64() / 1e6,
             d.as_secs_f64() / base.as_secs_f64(),
             cpu * 1e9 / total as f64
         );

@@ -23,7 +23,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::dispatch(cli.command, registry())) {
+    let result = runtime.block_on(cmd::dispatch(cli.command, registry()));
+    // Everything the command started has finished and been flushed by now; what may be left
+    // is a read-ahead blocked on standard input, which must not hold the exit.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

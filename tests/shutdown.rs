@@ -145,3 +145,57 @@ fn a_second_signal_exits_at_once_when_draining_is_stuck() {
     assert_eq!(status.code(), Some(130), "{status:?}");
     drop(stdout);
 }
+
+#[test]
+fn sigterm_while_standard_input_is_silent_exits_at_once() {
+    use std::io::Write;
+    use std::sync::mpsc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.yaml");
+    let out_file = dir.path().join("out.ndjson");
+    std::fs::write(
+        &pipeline,
+        format!("source: {{type: replay, path: \"-\"}}\nsinks:\n  out: {{type: file, path: {out_file:?}, flush_interval_ms: 10}}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(kobe_bin())
+        .args(["--log", "info", "run", pipeline.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One frame arrives, then standard input stays open and silent (a quiet upstream).
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"channel\":\"heartbeat\"}\n").unwrap();
+    stdin.flush().unwrap();
+    // Readiness: the frame has gone through to the file.
+    wait_for(
+        "the frame in the output file",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&out_file).is_ok_and(|t| t.contains("heartbeat")),
+    );
+    let stderr = child.stderr.take().unwrap();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stderr = stderr;
+        let _ = stderr.read_to_string(&mut rest);
+        let _ = tx.send((child.wait(), rest));
+    });
+    let (status, rest) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("kobe waited for standard input instead of shutting down");
+    assert!(status.unwrap().success(), "{rest}");
+    // The frame that did arrive was not lost.
+    assert_eq!(summary(rest.as_bytes())["sinks"]["out"]["records"], 1);
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.contains("\"type\":\"heartbeat\""), "{text}");
+    drop(stdin);
+}

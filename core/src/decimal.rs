@@ -137,7 +137,7 @@ impl Decimal {
         // few register moves, a variable-length one a `memcpy` call.
         let mut buf = [0u8; TEXT_MAX];
         let len = match u64::try_from(self.mantissa) {
-            Ok(small) => layout(small, self.scale, &mut buf),
+            Ok(small) => layout_u64(small, self.scale, &mut buf),
             Err(_) => layout(self.mantissa, self.scale, &mut buf),
         };
         out.extend_from_slice(&buf);
@@ -147,6 +147,65 @@ impl Decimal {
 
 /// Longest decimal text: 39 digits of a `u128`, a point and a leading zero.
 const TEXT_MAX: usize = 48;
+
+/// [`layout`] for the mantissas of real prices and quantities: the integer and fractional
+/// parts are split with one division, then each is written two digits at a time.
+#[inline(always)]
+fn layout_u64(v: u64, scale: u8, buf: &mut [u8; TEXT_MAX]) -> usize {
+    let scale = usize::from(scale);
+    if scale == 0 {
+        let len = v.digits();
+        write_pairs(v, &mut buf[..len]);
+        return len;
+    }
+    // MAX_SCALE is 18, and 10^18 fits a u64.
+    let unit = POW10_U64[scale];
+    let (int, frac) = (v / unit, v % unit);
+    let int_len = int.digits();
+    let total = int_len + 1 + scale;
+    write_pairs(int, &mut buf[..int_len]);
+    buf[int_len] = b'.';
+    write_pairs(frac, &mut buf[int_len + 1..total]);
+    total
+}
+
+/// Powers of ten that fit a `u64`, for [`layout_u64`].
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// "00" to "99", for writing two digits per division.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Fills `dst` with the last `dst.len()` decimal digits of `v`, zero-padded on the left.
+#[inline(always)]
+pub(crate) fn write_pairs(mut v: u64, dst: &mut [u8]) {
+    let mut end = dst.len();
+    while end >= 2 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        dst[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+        end -= 2;
+    }
+    if end == 1 {
+        dst[0] = b'0' + (v % 10) as u8;
+    }
+}
 
 /// Writes `v / 10^scale` at the start of `buf` (at least one integer digit, exactly `scale`
 /// fractional ones); returns its length.

@@ -6,6 +6,7 @@
 //!   events render.
 //! - `pretty`: one readable line per event, for people.
 
+use crate::decimal::write_pairs;
 use crate::event::{BookData, Event, EventFilter, EventKind, EventType, Level};
 use crate::symbol::Symbol;
 use crate::time::SecondsCache;
@@ -123,14 +124,11 @@ fn write_symbol(out: &mut Vec<u8>, symbol: &Symbol) {
 /// Appends the digits of `v`. Like [`Decimal::write_to`](crate::Decimal::write_to), through a
 /// fixed-size copy with the tail cut off, which is cheaper than a `memcpy` call of the exact
 /// length.
-fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+fn write_u64(out: &mut Vec<u8>, v: u64) {
     const MAX: usize = 20;
     let mut buf = [0u8; MAX];
     let len = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-    for slot in buf[..len].iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
+    write_pairs(v, &mut buf[..len]);
     out.extend_from_slice(&buf);
     out.truncate(out.len() - (MAX - len));
 }

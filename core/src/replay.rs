@@ -204,6 +204,8 @@ struct Player {
     line: u64,
     clock: Option<(Timestamp, Instant)>,
     last_progress: Instant,
+    /// The two read buffers, kept for the next pass of `repeat`.
+    buffers: [Vec<u8>; 2],
 }
 
 impl Player {
@@ -219,6 +221,7 @@ impl Player {
             line: 0,
             clock: None,
             last_progress: Instant::now(),
+            buffers: [vec![0; READ_CHUNK], vec![0; READ_CHUNK]],
         }
     }
 
@@ -232,30 +235,34 @@ impl Player {
             let path = path.to_path_buf();
             move |e| ReplayError::Read(path, line, e)
         };
-        // Two buffers, zeroed once: lines are decoded from one while the next read fills the
-        // other, after the partial last line carried over.
-        let mut spare = vec![0u8; READ_CHUNK];
+        // Two buffers, zeroed once per run: lines are decoded from one while the next read
+        // fills the other, after the partial last line carried over.
+        let [first, mut spare] = std::mem::take(&mut self.buffers);
         input
-            .start(vec![0u8; READ_CHUNK], 0)
+            .start(first, 0)
             .map_err(read_failed(&self.path, self.line))?;
         loop {
-            let (buf, filled, n) = input
-                .finish()
-                .await
-                .map_err(read_failed(&self.path, self.line))?;
+            // Standard input may stay silent for good: shutdown must not wait for it.
+            let read = tokio::select! {
+                // A read that completed is processed: those bytes were accepted.
+                biased;
+                read = input.finish() => read,
+                _ = cx.shutdown.cancelled() => return Ok(()),
+            };
+            let (buf, filled, n) = read.map_err(read_failed(&self.path, self.line))?;
             if n == 0 {
                 if filled > 0 {
                     // A last line without a newline is still a frame.
                     self.frame(&buf[..filled], Timestamp::now(), cx).await?;
                 }
+                self.buffers = [buf, spare];
                 return Ok(());
             }
             let received = Timestamp::now();
             let lines_end = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
             let carried = filled - lines_end;
-            if spare.len() < carried + READ_CHUNK / 2 {
-                // A line longer than the buffer: grow, so every read still makes room.
-                spare.resize(carried + READ_CHUNK, 0);
+            if spare.len() < carried {
+                spare.resize(carried, 0);
             }
             spare[..carried].copy_from_slice(&buf[lines_end..filled]);
             input
@@ -267,6 +274,9 @@ impl Player {
                 start = end + 1;
             }
             spare = buf;
+            // What was read goes on now, not when a later read fills the batch: a pipe may
+            // stay quiet for a long time.
+            self.flush(cx).await?;
             if cx.shutdown.is_cancelled() {
                 return Ok(());
             }
@@ -406,6 +416,11 @@ impl Input {
             .take()
             .ok_or_else(|| std::io::Error::other("the input was lost by an earlier failure"))?;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            if buf.len() < kept + READ_CHUNK / 2 {
+                // A fresh buffer, or a line longer than the buffer: grow, so that every read
+                // has room (a read into no room would look like the end of the input).
+                buf.resize(kept + READ_CHUNK, 0);
+            }
             let result = loop {
                 match reader.read(&mut buf[kept..]) {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
