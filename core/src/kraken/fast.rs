@@ -15,18 +15,46 @@ use crate::time::Timestamp;
 /// Decodes a book frame, or returns `None` (appending nothing) for the general path to handle.
 pub(super) fn decode_book(text: &str, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {
     let start = out.len();
-    let done = Cursor {
+    let cursor = Cursor {
         s: text,
         b: text.as_bytes(),
         i: 0,
+    };
+    // Kraken's own layout first (keys in its order, no whitespace): a run of literals. Any
+    // other arrangement of the same frame takes the key-by-key scan.
+    if cursor.clone().exact_frame(received, out).is_some() {
+        return Some(());
     }
-    .frame(received, out);
+    out.truncate(start);
+    let done = cursor.clone().frame(received, out);
     if done.is_none() {
         out.truncate(start);
     }
     done
 }
 
+/// The two ways [`decode_book`] reads a frame, each on its own, for tests that hold both to
+/// the general path: Kraken's exact layout (`exact: true`) and the key-by-key scan.
+#[cfg(test)]
+pub(super) fn decode_book_with(
+    text: &str,
+    exact: bool,
+    received: Timestamp,
+    out: &mut Vec<Event>,
+) -> Option<()> {
+    let mut cursor = Cursor {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+    };
+    if exact {
+        cursor.exact_frame(received, out)
+    } else {
+        cursor.frame(received, out)
+    }
+}
+
+#[derive(Clone)]
 struct Cursor<'a> {
     /// The frame; slicing it between ASCII delimiters needs no UTF-8 check.
     s: &'a str,
@@ -114,6 +142,86 @@ impl<'a> Cursor<'a> {
             self.i += 1;
         }
         (self.i > start).then_some(v as u32)
+    }
+
+    /// The text up to the next `"` (not consumed), if it has no escapes.
+    fn until_quote(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => return self.s.get(start..self.i),
+                b'\\' => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// `{"channel":"book","type":…,"data":[{"symbol":…,"bids":[…],"asks":[…],"checksum":…
+    /// [,"timestamp":…]}, …]}` exactly.
+    fn exact_frame(&mut self, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {
+        if !self.lit(b"{\"channel\":\"book\",\"type\":\"") {
+            return None;
+        }
+        let snapshot = if self.lit(b"update\"") {
+            false
+        } else if self.lit(b"snapshot\"") {
+            true
+        } else {
+            return None;
+        };
+        if !self.lit(b",\"data\":[") {
+            return None;
+        }
+        loop {
+            out.push(self.exact_entry(snapshot, received)?);
+            if self.lit(b"]}") {
+                break;
+            }
+            if !self.lit(b",") {
+                return None;
+            }
+        }
+        (self.i == self.b.len()).then_some(())
+    }
+
+    fn exact_entry(&mut self, snapshot: bool, received: Timestamp) -> Option<Event> {
+        if !self.lit(b"{\"symbol\":\"") {
+            return None;
+        }
+        let symbol = Symbol::new(self.until_quote()?).ok()?;
+        if !self.lit(b"\",\"bids\":") {
+            return None;
+        }
+        let mut book = BookData {
+            bids: self.levels()?,
+            ..BookData::default()
+        };
+        if !self.lit(b",\"asks\":") {
+            return None;
+        }
+        book.asks = self.levels()?;
+        if !self.lit(b",\"checksum\":") {
+            return None;
+        }
+        book.checksum = Some(self.u32()?);
+        let exchange_ts = if self.lit(b",\"timestamp\":\"") {
+            let ts = Timestamp::parse(self.until_quote()?).ok()?;
+            self.i += 1;
+            Some(ts)
+        } else {
+            None
+        };
+        if !self.lit(b"}") {
+            return None;
+        }
+        let kind = if snapshot {
+            EventKind::BookSnapshot(book)
+        } else {
+            EventKind::BookUpdate(book)
+        };
+        let mut event = Event::new(Some(symbol), received, kind);
+        event.exchange_ts = exchange_ts;
+        Some(event)
     }
 
     fn frame(&mut self, received: Timestamp, out: &mut Vec<Event>) -> Option<()> {

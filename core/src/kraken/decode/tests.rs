@@ -197,14 +197,35 @@ fn fast_path_agrees_with_the_general_path_on_every_fixture_frame() {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let mut general = Vec::new();
             let want = decode_general(line, Timestamp(3), &mut general);
-            let mut quick = Vec::new();
-            if crate::kraken::fast::decode_book(line, Timestamp(3), &mut quick).is_some() {
+            // Each of the fast path's two readings on its own, then both as decode_frame
+            // runs them: whatever they accept, they decode exactly as the general path.
+            let mut accepted = [false; 3];
+            for (way, ok) in accepted.iter_mut().enumerate() {
+                let mut quick = Vec::new();
+                *ok = match way {
+                    0 => {
+                        crate::kraken::fast::decode_book_with(line, true, Timestamp(3), &mut quick)
+                    }
+                    1 => {
+                        crate::kraken::fast::decode_book_with(line, false, Timestamp(3), &mut quick)
+                    }
+                    _ => crate::kraken::fast::decode_book(line, Timestamp(3), &mut quick),
+                }
+                .is_some();
+                if *ok {
+                    assert!(
+                        want.is_ok(),
+                        "fast path {way} accepted what the general path refuses: {line}"
+                    );
+                    assert_eq!(quick, general, "way {way}: {line}");
+                }
+            }
+            assert_eq!(
+                accepted[0], accepted[1],
+                "Kraken's layout is both ways: {line}"
+            );
+            if accepted[2] {
                 fast += 1;
-                assert!(
-                    want.is_ok(),
-                    "fast path accepted what the general path refuses: {line}"
-                );
-                assert_eq!(quick, general, "{line}");
             }
             if general.iter().any(|e| {
                 matches!(
