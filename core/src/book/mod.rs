@@ -47,11 +47,10 @@ pub struct OrderBook<S: SideStore = DequeSide> {
     ask_text: TopCache,
     /// The checksum as of the last call, reused while neither top 10 changes.
     last_checksum: Option<u32>,
-    /// The checksum text: asks' at `..ask_end`, bids' after, up to `text_end`. One contiguous
-    /// buffer so the CRC runs once over it (the carry-less-multiply path wants long inputs).
-    text: Box<[u8; checksum::BUFFER]>,
-    ask_end: usize,
-    text_end: usize,
+    /// The CRC after the asks' text (valid while the asks' top 10 is unchanged): the asks
+    /// come first, so a message that changes only bids hashes only the bids' text. Kept rather
+    /// than rebuilt: creating a hasher detects CPU features each time.
+    after_asks: crc32fast::Hasher,
 }
 
 impl OrderBook {
@@ -78,9 +77,7 @@ impl<S: SideStore> OrderBook<S> {
             bid_text: TopCache::default(),
             ask_text: TopCache::default(),
             last_checksum: None,
-            text: Box::new([0; checksum::BUFFER]),
-            ask_end: 0,
-            text_end: 0,
+            after_asks: crc32fast::Hasher::new(),
         }
     }
 
@@ -215,22 +212,14 @@ impl<S: SideStore> OrderBook<S> {
                 return last;
             }
         }
-        // Each side rewrites only from its first changed rank; the bids follow the asks, so
-        // they start over when the asks' text changed length. The asks' block copies may spill
-        // into the bids' text: keep those bytes in case the bids are not rewritten.
-        let old_ask_end = self.ask_end;
-        let mut spill = [0u8; checksum::SPILL];
-        spill.copy_from_slice(&self.text[old_ask_end..old_ask_end + checksum::SPILL]);
-        self.ask_end = self
-            .ask_text
-            .write(&self.asks, |k| k, &mut self.text[..], 0);
-        if self.ask_end == old_ask_end {
-            self.text[old_ask_end..old_ask_end + checksum::SPILL].copy_from_slice(&spill);
+        if self.ask_text.is_dirty() {
+            self.after_asks.reset();
+            self.after_asks
+                .update(self.ask_text.text(&self.asks, |k| k));
         }
-        self.text_end = self
-            .bid_text
-            .write(&self.bids, bid_key, &mut self.text[..], self.ask_end);
-        let sum = crc32fast::hash(&self.text[..self.text_end]);
+        let mut crc = self.after_asks.clone();
+        crc.update(self.bid_text.text(&self.bids, bid_key));
+        let sum = crc.finalize();
         self.last_checksum = Some(sum);
         sum
     }

@@ -39,13 +39,10 @@ pub trait SideStore: Default + Clone + Debug + Send {
     }
     /// The levels, best first.
     fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_;
-    /// Calls `f(key, qty)` for up to `n` levels from rank `from` on, best first (the checksum's
-    /// walk; structures with contiguous storage do it without iterator adaptors).
+    /// The level at `rank` (0 = best).
     #[inline]
-    fn visit(&self, from: usize, n: usize, mut f: impl FnMut(u128, u128)) {
-        for (k, q) in self.iter().skip(from).take(n) {
-            f(k, q);
-        }
+    fn get(&self, rank: usize) -> Option<(u128, u128)> {
+        self.iter().nth(rank)
     }
 }
 
@@ -112,19 +109,8 @@ impl SideStore for DequeSide {
     }
 
     #[inline]
-    fn visit(&self, from: usize, n: usize, mut f: impl FnMut(u128, u128)) {
-        let (a, b) = self.levels.as_slices();
-        let mut left = n;
-        let mut skip = from;
-        for part in [a, b] {
-            let start = skip.min(part.len());
-            skip -= start;
-            let take = left.min(part.len() - start);
-            for &(k, q) in &part[start..start + take] {
-                f(k, q);
-            }
-            left -= take;
-        }
+    fn get(&self, rank: usize) -> Option<(u128, u128)> {
+        self.levels.get(rank).copied()
     }
 }
 
@@ -168,6 +154,11 @@ impl SideStore for VecBestFirst {
 
     fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
         self.levels.iter().copied()
+    }
+
+    #[inline]
+    fn get(&self, rank: usize) -> Option<(u128, u128)> {
+        self.levels.get(rank).copied()
     }
 }
 
@@ -217,6 +208,12 @@ impl SideStore for VecBestLast {
 
     fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
         self.levels.iter().rev().copied()
+    }
+
+    #[inline]
+    fn get(&self, rank: usize) -> Option<(u128, u128)> {
+        let i = self.levels.len().checked_sub(rank + 1)?;
+        self.levels.get(i).copied()
     }
 }
 
