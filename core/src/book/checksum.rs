@@ -83,48 +83,71 @@ impl Default for TopCache {
     }
 }
 
-/// `"00"` to `"99"`: digits are written two at a time.
-const PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
+/// ASCII `'0'` in every byte of a word.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// The eight decimal digits of `x < 10^8` as the values 0-9 in the bytes of a little-endian
+/// word, most significant first (so stored as is, they read left to right). All lanes at
+/// once: the halves of four digits divided by 100 in two 32-bit lanes, then the four
+/// pairs by 10 in 16-bit lanes, with multiply-shift divisions exact in those ranges.
+#[inline]
+fn digits8(x: u64) -> u64 {
+    let merged = (x / 10_000) | ((x % 10_000) << 32);
+    let hundreds = ((merged * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    let pairs = ((merged - 100 * hundreds) << 16) | hundreds;
+    let tens = ((pairs * 103) >> 10) & 0x000F_000F_000F_000F;
+    let ones = pairs - 10 * tens;
+    tens | (ones << 8)
+}
 
 /// Writes the decimal digits of `v` to `out` at `at`, with leading zeros stripped as Kraken
 /// does (so zero, a price only, is the empty string); returns the end.
-#[inline]
+#[inline(always)]
 fn put(v: u128, out: &mut [u8; TEXT], at: usize) -> usize {
     match u64::try_from(v) {
         Ok(0) => at,
         Ok(small) => put_u64(small, out, at),
-        Err(_) => {
-            let mut buf = itoa::Buffer::new();
-            let digits = buf.format(v);
-            let end = at + digits.len();
-            out[at..end].copy_from_slice(digits.as_bytes());
-            end
-        }
+        Err(_) => put_u128(v, out, at),
     }
 }
 
-/// [`put`] for a non-zero `u64` (nearly every mantissa): straight into place, from the last
-/// digit back, without a buffer to copy out of.
-#[inline]
-fn put_u64(mut v: u64, out: &mut [u8; TEXT], at: usize) -> usize {
-    let end = at + v.ilog10() as usize + 1;
-    let mut pos = end;
-    while v >= 100 {
-        let pair = (v % 100) as usize * 2;
-        v /= 100;
-        pos -= 2;
-        out[pos..pos + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    if v >= 10 {
-        let pair = v as usize * 2;
-        out[pos - 2..pos].copy_from_slice(&PAIRS[pair..pair + 2]);
+/// [`put`] for mantissas past `u64` (valid, but not seen in practice).
+#[cold]
+fn put_u128(v: u128, out: &mut [u8; TEXT], at: usize) -> usize {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    let end = at + digits.len();
+    out[at..end].copy_from_slice(digits.as_bytes());
+    end
+}
+
+/// [`put`] for a non-zero `u64` (nearly every mantissa): eight digits at a time, stored in
+/// whole words straight into place (up to 8 bytes past the end are overwritten).
+#[inline(always)]
+fn put_u64(v: u64, out: &mut [u8; TEXT], at: usize) -> usize {
+    const E8: u64 = 100_000_000;
+    let (head, blocks) = if v < E8 {
+        (v, 0)
+    } else if v < E8 * E8 {
+        (v / E8, 1)
     } else {
-        out[pos - 1] = b'0' + v as u8;
+        (v / (E8 * E8), 2)
+    };
+    // `head` is not zero, so neither are its digits; its leading zeros are the low bytes.
+    let digits = digits8(head);
+    let skip = digits.trailing_zeros() / 8;
+    let word = (digits + ZEROS) >> (8 * skip);
+    out[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    let mut end = at + 8 - skip as usize;
+    if blocks == 2 {
+        let word = digits8(v / E8 % E8) + ZEROS;
+        out[end..end + 8].copy_from_slice(&word.to_le_bytes());
+        end += 8;
+    }
+    if blocks >= 1 {
+        let word = digits8(v % E8) + ZEROS;
+        out[end..end + 8].copy_from_slice(&word.to_le_bytes());
+        end += 8;
     }
     end
 }
@@ -256,6 +279,13 @@ mod tests {
             u128::from(u64::MAX) + 1,
             u128::MAX,
         ]);
+        edges.extend(0..200_000);
+        // A stride through every digit count of u64.
+        let mut v = 1u128;
+        while v < u128::from(u64::MAX) {
+            edges.push(v);
+            v = v * 7 + 3;
+        }
         for v in edges {
             let want = if v == 0 { String::new() } else { v.to_string() };
             // After a price of 3 digits, as the quantity is written.

@@ -107,7 +107,6 @@ impl<S: SideStore> OrderBook<S> {
     pub fn rescale(&self, levels: &mut [Level]) -> Result<(), BookError> {
         let (pp, qp) = self.precision();
         for level in levels {
-            // Kraken prints exactly the instrument's digits: nearly always nothing to do.
             if level.price.scale() == pp && level.qty.scale() == qp {
                 continue;
             }
@@ -126,6 +125,26 @@ impl<S: SideStore> OrderBook<S> {
         Ok(())
     }
 
+    /// Whether every level is already at the book's precision: Kraken prints exactly the
+    /// instrument's digits, so nearly always (and [`OrderBook::rescale`] is not called).
+    #[inline]
+    fn at_precision(&self, levels: &[Level]) -> bool {
+        let (pp, qp) = self.precision();
+        levels
+            .iter()
+            .all(|l| l.price.scale() == pp && l.qty.scale() == qp)
+    }
+
+    /// Rescales both sides' levels unless they are at the book's precision already.
+    #[inline]
+    fn rescale_both(&self, bids: &mut [Level], asks: &mut [Level]) -> Result<(), BookError> {
+        if !self.at_precision(bids) || !self.at_precision(asks) {
+            self.rescale(bids)?;
+            self.rescale(asks)?;
+        }
+        Ok(())
+    }
+
     /// Replaces the book with a snapshot's levels (rescaled in place first; on error the book
     /// is unchanged).
     pub fn apply_snapshot(
@@ -133,8 +152,7 @@ impl<S: SideStore> OrderBook<S> {
         bids: &mut [Level],
         asks: &mut [Level],
     ) -> Result<(), BookError> {
-        self.rescale(bids)?;
-        self.rescale(asks)?;
+        self.rescale_both(bids, asks)?;
         self.bids.clear();
         self.asks.clear();
         self.bid_text.touch();
@@ -151,8 +169,7 @@ impl<S: SideStore> OrderBook<S> {
         bids: &mut [Level],
         asks: &mut [Level],
     ) -> Result<(), BookError> {
-        self.rescale(bids)?;
-        self.rescale(asks)?;
+        self.rescale_both(bids, asks)?;
         self.apply_levels(bids, asks);
         Ok(())
     }
