@@ -155,7 +155,7 @@ fn put_u64(v: u64, out: &mut [u8; TEXT], at: usize) -> usize {
 impl TopCache {
     /// Keeps the slots aligned with a change the side just made, and notes the best rank
     /// whose text may have changed.
-    #[inline]
+    #[inline(always)]
     pub(super) fn note(&mut self, change: Change) {
         let r = match change {
             Change::Inserted(r) if r < CHECKSUM_LEVELS => {

@@ -11,7 +11,7 @@ pub use store::{BookState, BookStats, BookStore, Outcome, UpdateSeen};
 use crate::decimal::Decimal;
 use crate::event::Level;
 use checksum::TopCache;
-use side::{DequeSide, SideStore};
+use side::{GapSide, SideStore};
 
 /// Why a level could not enter a book.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,9 +34,9 @@ pub enum BookError {
 /// One symbol's book: bids and asks as integer mantissas at the instrument's precision,
 /// truncated to the subscribed depth after every message.
 ///
-/// `S` is the side structure; the default, [`DequeSide`], won the benchmark at every depth.
+/// `S` is the side structure; the default, [`GapSide`], won the benchmark at every depth.
 #[derive(Clone, Debug)]
-pub struct OrderBook<S: SideStore = DequeSide> {
+pub struct OrderBook<S: SideStore = GapSide> {
     depth: usize,
     price_precision: u8,
     qty_precision: u8,

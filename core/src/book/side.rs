@@ -46,6 +46,131 @@ pub trait SideStore: Default + Clone + Debug + Send {
     }
 }
 
+/// Sorted levels, best first, in the middle of a buffer with room at both ends: a change
+/// moves the levels on the shorter side of it into that side's room (like [`DequeSide`], so
+/// changes near the best move only the few levels in front of them, and truncation moves
+/// nothing), but the levels are one slice, never wrapped, so moving them is one plain copy
+/// and searching them one slice search. When an end runs out of room the levels are
+/// centred again, in a larger buffer if need be.
+#[derive(Clone, Debug, Default)]
+pub struct GapSide {
+    /// The levels are `buf[head..head + len]`; the rest is room.
+    buf: Vec<(u128, u128)>,
+    head: usize,
+    len: usize,
+}
+
+impl GapSide {
+    #[inline]
+    fn levels(&self) -> &[(u128, u128)] {
+        &self.buf[self.head..self.head + self.len]
+    }
+
+    /// Where `key` is (`Ok`) or would go (`Err`).
+    #[inline]
+    fn find(&self, key: u128) -> Result<usize, usize> {
+        let levels = self.levels();
+        for (i, &(k, _)) in levels.iter().take(PROBE).enumerate() {
+            if k >= key {
+                return if k == key { Ok(i) } else { Err(i) };
+            }
+        }
+        // Past the worst level: the one that enters the window at the bottom after a delete.
+        match levels.last() {
+            Some(&(k, _)) if k < key => Err(levels.len()),
+            _ => levels.binary_search_by(|&(k, _)| k.cmp(&key)),
+        }
+    }
+
+    /// Centres the levels, with room for at least 16 more at each end.
+    #[cold]
+    #[inline(never)]
+    fn centre(&mut self) {
+        let size = (self.len * 2 + 32).max(self.buf.len());
+        self.buf.resize(size, (0, 0));
+        let head = (size - self.len) / 2;
+        self.buf.copy_within(self.head..self.head + self.len, head);
+        self.head = head;
+    }
+
+    #[inline]
+    fn insert(&mut self, i: usize, level: (u128, u128)) {
+        loop {
+            let (head, len) = (self.head, self.len);
+            if i < len - i {
+                if head > 0 {
+                    self.buf.copy_within(head..head + i, head - 1);
+                    self.head = head - 1;
+                    break;
+                }
+            } else if head + len < self.buf.len() {
+                self.buf.copy_within(head + i..head + len, head + i + 1);
+                break;
+            }
+            self.centre();
+        }
+        self.len += 1;
+        self.buf[self.head + i] = level;
+    }
+
+    #[inline]
+    fn remove(&mut self, i: usize) {
+        let (head, len) = (self.head, self.len);
+        if i < len - 1 - i {
+            self.buf.copy_within(head..head + i, head + 1);
+            self.head = head + 1;
+        } else {
+            self.buf.copy_within(head + i + 1..head + len, head + i);
+        }
+        self.len -= 1;
+    }
+}
+
+impl SideStore for GapSide {
+    // Called per level in a loop over a message's levels: a call would cost as much as
+    // a typical search.
+    #[inline(always)]
+    fn set(&mut self, key: u128, qty: u128, cap: usize) -> Change {
+        match self.find(key) {
+            Ok(i) if qty == 0 => {
+                self.remove(i);
+                Change::Removed(i.min(cap))
+            }
+            Ok(i) => {
+                self.buf[self.head + i].1 = qty;
+                Change::Modified(i.min(cap))
+            }
+            Err(_) if qty == 0 => Change::None,
+            Err(i) => {
+                self.insert(i, (key, qty));
+                Change::Inserted(i.min(cap))
+            }
+        }
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        self.len = self.len.min(depth);
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.head = self.buf.len() / 2;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u128, u128)> + '_ {
+        self.levels().iter().copied()
+    }
+
+    #[inline]
+    fn get(&self, rank: usize) -> Option<(u128, u128)> {
+        self.levels().get(rank).copied()
+    }
+}
+
 /// Sorted [`VecDeque`], best at the front: inserting near the best shifts only the few levels
 /// in front of it, and truncation pops the back. Activity concentrates at the top of the book,
 /// so this wins at every depth (see the benchmark).
