@@ -5,6 +5,7 @@
 //! [`super::OrderBook`] uses [`DequeSide`]; the others stay because `benches/book.rs` measures
 //! them against it at every subscribable depth (the numbers that chose it).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Debug;
 
@@ -46,6 +47,20 @@ pub trait SideStore: Default + Clone + Debug + Send {
     }
 }
 
+/// Where the level `cmp` finds equal is (`Ok`) or would go (`Err`): the first few levels one by
+/// one from the best (most changes land there), then a binary search.
+#[inline(always)]
+fn search(levels: &[(u128, u128)], cmp: impl Fn(u128) -> Ordering) -> Result<usize, usize> {
+    for (i, &(k, _)) in levels.iter().take(PROBE).enumerate() {
+        match cmp(k) {
+            Ordering::Less => {}
+            Ordering::Equal => return Ok(i),
+            Ordering::Greater => return Err(i),
+        }
+    }
+    levels.binary_search_by(|&(k, _)| cmp(k))
+}
+
 /// Sorted levels, best first, in the middle of a buffer with room at both ends: a change
 /// moves the levels on the shorter side of it into that side's room (like [`DequeSide`], so
 /// changes near the best move only the few levels in front of them, and truncation moves
@@ -67,18 +82,24 @@ impl GapSide {
     }
 
     /// Where `key` is (`Ok`) or would go (`Err`).
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: u128) -> Result<usize, usize> {
         let levels = self.levels();
-        for (i, &(k, _)) in levels.iter().take(PROBE).enumerate() {
-            if k >= key {
-                return if k == key { Ok(i) } else { Err(i) };
-            }
-        }
+        let (Some(&(first, _)), Some(&(last, _))) = (levels.first(), levels.last()) else {
+            return Err(0);
+        };
         // Past the worst level: the one that enters the window at the bottom after a delete.
-        match levels.last() {
-            Some(&(k, _)) if k < key => Err(levels.len()),
-            _ => levels.binary_search_by(|&(k, _)| k.cmp(&key)),
+        if last < key {
+            return Err(levels.len());
+        }
+        // Keys of one side nearly always share their high half (asks: zero; bids: all ones),
+        // and then only the low halves need comparing.
+        let high = (key >> 64) as u64;
+        if (first >> 64) as u64 == high && (last >> 64) as u64 == high {
+            let low = key as u64;
+            search(levels, |k| (k as u64).cmp(&low))
+        } else {
+            search(levels, |k| k.cmp(&key))
         }
     }
 
