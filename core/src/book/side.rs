@@ -408,3 +408,29 @@ impl SideStore for BTreeSide {
         self.levels.iter().map(|(&k, &q)| (k, q))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys on both sides of 2^64 in one side (prices past `u64` are valid): the search must
+    /// not compare low halves alone there.
+    #[test]
+    fn gap_side_orders_keys_across_the_u64_boundary() {
+        let base = 1u128 << 64;
+        let keys = [base + 5, 7, base, base - 1, 3, base + 1, u128::MAX, 0, base - 2];
+        let mut side = GapSide::default();
+        let mut want = BTreeMap::new();
+        for (i, &k) in keys.iter().enumerate() {
+            side.set(k, i as u128 + 1, 10);
+            want.insert(k, i as u128 + 1);
+        }
+        side.set(base - 1, 0, 10);
+        want.remove(&(base - 1));
+        side.set(base + 5, 42, 10);
+        want.insert(base + 5, 42);
+        let got: Vec<_> = side.iter().collect();
+        let want: Vec<_> = want.into_iter().collect();
+        assert_eq!(got, want);
+    }
+}
