@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::time::Instant;
 
-use kobe_core::book::side::{BTreeSide, DequeSide, SideStore, VecBestFirst, VecBestLast};
+use kobe_core::book::side::{BTreeSide, DequeSide, GapSide, SideStore, VecBestFirst, VecBestLast};
 use kobe_core::book::OrderBook;
 use kobe_core::kraken::decode::decode_frame;
 use kobe_core::{Decimal, Event, EventKind, Level, Timestamp};
@@ -368,10 +368,10 @@ fn main() {
     let per_pass: usize = streams.iter().map(|s| s.msgs.len()).sum();
     let passes = 1_000_000usize.div_ceil(per_pass);
     // Warm-up pass (also brings float-reserialised levels to their precision once).
-    run_book::<DequeSide>(&mut streams, 1);
+    run_book::<GapSide>(&mut streams, 1);
     if std::env::var_os("KOBE_BENCH_PROFILE").is_some() {
         // Only the kobe book over the corpus, for a profiler.
-        let (n, wall, cpu) = run_book::<DequeSide>(&mut streams, passes * 5);
+        let (n, wall, cpu) = run_book::<GapSide>(&mut streams, passes * 5);
         println!(
             "{:.1} ns/message CPU, {:.1} wall",
             cpu * 1e9 / n as f64,
@@ -379,7 +379,7 @@ fn main() {
         );
         return;
     }
-    let (n, wall, cpu) = run_book::<DequeSide>(&mut streams, passes);
+    let (n, wall, cpu) = run_book::<GapSide>(&mut streams, passes);
     let (book_ns, book_wall) = (cpu * 1e9 / n as f64, wall * 1e9 / n as f64);
     let naive_passes = passes.div_ceil(10);
     let (nn, nwall, ncpu) = run_naive(&streams, naive_passes);
@@ -394,17 +394,20 @@ fn main() {
     println!();
     println!("synthetic Kraken-like stream, apply + checksum, CPU ns/message (lower is better)");
     println!(
-        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "depth", "deque", "vec-best1", "vec-bestN", "btree", "naive"
+        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "depth", "gap", "vecdeque", "vec-best1", "vec-bestN", "btree", "naive"
     );
     for depth in [10usize, 25, 100, 500, 1000] {
         let mut msgs = synthetic(depth, 200_000, depth as u64);
         let reps = 3;
+        let gap = synthetic_ns::<GapSide>(depth, &mut msgs, reps);
         let deque = synthetic_ns::<DequeSide>(depth, &mut msgs, reps);
         let first = synthetic_ns::<VecBestFirst>(depth, &mut msgs, reps);
         let last = synthetic_ns::<VecBestLast>(depth, &mut msgs, reps);
         let btree = synthetic_ns::<BTreeSide>(depth, &mut msgs, reps);
         let naive = synthetic_naive_ns(depth, &msgs, 1);
-        println!("{depth:>6} {deque:>10.1} {first:>10.1} {last:>10.1} {btree:>10.1} {naive:>10.1}");
+        println!(
+            "{depth:>6} {gap:>10.1} {deque:>10.1} {first:>10.1} {last:>10.1} {btree:>10.1} {naive:>10.1}"
+        );
     }
 }

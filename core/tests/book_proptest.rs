@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use kobe_core::book::side::{BTreeSide, DequeSide, SideStore, VecBestFirst, VecBestLast};
+use kobe_core::book::side::{BTreeSide, DequeSide, GapSide, SideStore, VecBestFirst, VecBestLast};
 use kobe_core::book::OrderBook;
 use kobe_core::{Decimal, Level};
 use proptest::prelude::*;
@@ -161,11 +161,12 @@ proptest! {
 
     #[test]
     fn book_equals_naive_reference((depth, pp, qp, ms) in case()) {
-        check::<DequeSide>(depth, pp, qp, &ms)?;
+        check::<GapSide>(depth, pp, qp, &ms)?;
     }
 
     #[test]
     fn alternative_sides_equal_naive_reference((depth, pp, qp, ms) in case()) {
+        check::<DequeSide>(depth, pp, qp, &ms)?;
         check::<VecBestFirst>(depth, pp, qp, &ms)?;
         check::<VecBestLast>(depth, pp, qp, &ms)?;
         check::<BTreeSide>(depth, pp, qp, &ms)?;

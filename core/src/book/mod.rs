@@ -11,7 +11,7 @@ pub use store::{BookState, BookStats, BookStore, Outcome, UpdateSeen};
 use crate::decimal::Decimal;
 use crate::event::Level;
 use checksum::TopCache;
-use side::{DequeSide, SideStore};
+use side::{GapSide, SideStore};
 
 /// Why a level could not enter a book.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,9 +34,9 @@ pub enum BookError {
 /// One symbol's book: bids and asks as integer mantissas at the instrument's precision,
 /// truncated to the subscribed depth after every message.
 ///
-/// `S` is the side structure; the default, [`DequeSide`], won the benchmark at every depth.
+/// `S` is the side structure; the default, [`GapSide`], won the benchmark at every depth.
 #[derive(Clone, Debug)]
-pub struct OrderBook<S: SideStore = DequeSide> {
+pub struct OrderBook<S: SideStore = GapSide> {
     depth: usize,
     price_precision: u8,
     qty_precision: u8,
@@ -47,11 +47,10 @@ pub struct OrderBook<S: SideStore = DequeSide> {
     ask_text: TopCache,
     /// The checksum as of the last call, reused while neither top 10 changes.
     last_checksum: Option<u32>,
-    /// The checksum text: asks' at `..ask_end`, bids' after, up to `text_end`. One contiguous
-    /// buffer so the CRC runs once over it (the carry-less-multiply path wants long inputs).
-    text: Box<[u8; checksum::BUFFER]>,
-    ask_end: usize,
-    text_end: usize,
+    /// The CRC after the asks' text (valid while the asks' top 10 is unchanged): the asks
+    /// come first, so a message that changes only bids hashes only the bids' text. Kept rather
+    /// than rebuilt: creating a hasher detects CPU features each time.
+    after_asks: crc32fast::Hasher,
 }
 
 impl OrderBook {
@@ -78,9 +77,7 @@ impl<S: SideStore> OrderBook<S> {
             bid_text: TopCache::default(),
             ask_text: TopCache::default(),
             last_checksum: None,
-            text: Box::new([0; checksum::BUFFER]),
-            ask_end: 0,
-            text_end: 0,
+            after_asks: crc32fast::Hasher::new(),
         }
     }
 
@@ -110,7 +107,6 @@ impl<S: SideStore> OrderBook<S> {
     pub fn rescale(&self, levels: &mut [Level]) -> Result<(), BookError> {
         let (pp, qp) = self.precision();
         for level in levels {
-            // Kraken prints exactly the instrument's digits: nearly always nothing to do.
             if level.price.scale() == pp && level.qty.scale() == qp {
                 continue;
             }
@@ -129,6 +125,26 @@ impl<S: SideStore> OrderBook<S> {
         Ok(())
     }
 
+    /// Whether every level is already at the book's precision: Kraken prints exactly the
+    /// instrument's digits, so nearly always (and [`OrderBook::rescale`] is not called).
+    #[inline]
+    fn at_precision(&self, levels: &[Level]) -> bool {
+        let (pp, qp) = self.precision();
+        levels
+            .iter()
+            .all(|l| l.price.scale() == pp && l.qty.scale() == qp)
+    }
+
+    /// Rescales both sides' levels unless they are at the book's precision already.
+    #[inline]
+    fn rescale_both(&self, bids: &mut [Level], asks: &mut [Level]) -> Result<(), BookError> {
+        if !self.at_precision(bids) || !self.at_precision(asks) {
+            self.rescale(bids)?;
+            self.rescale(asks)?;
+        }
+        Ok(())
+    }
+
     /// Replaces the book with a snapshot's levels (rescaled in place first; on error the book
     /// is unchanged).
     pub fn apply_snapshot(
@@ -136,8 +152,7 @@ impl<S: SideStore> OrderBook<S> {
         bids: &mut [Level],
         asks: &mut [Level],
     ) -> Result<(), BookError> {
-        self.rescale(bids)?;
-        self.rescale(asks)?;
+        self.rescale_both(bids, asks)?;
         self.bids.clear();
         self.asks.clear();
         self.bid_text.touch();
@@ -154,8 +169,7 @@ impl<S: SideStore> OrderBook<S> {
         bids: &mut [Level],
         asks: &mut [Level],
     ) -> Result<(), BookError> {
-        self.rescale(bids)?;
-        self.rescale(asks)?;
+        self.rescale_both(bids, asks)?;
         self.apply_levels(bids, asks);
         Ok(())
     }
@@ -215,22 +229,14 @@ impl<S: SideStore> OrderBook<S> {
                 return last;
             }
         }
-        // Each side rewrites only from its first changed rank; the bids follow the asks, so
-        // they start over when the asks' text changed length. The asks' block copies may spill
-        // into the bids' text: keep those bytes in case the bids are not rewritten.
-        let old_ask_end = self.ask_end;
-        let mut spill = [0u8; checksum::SPILL];
-        spill.copy_from_slice(&self.text[old_ask_end..old_ask_end + checksum::SPILL]);
-        self.ask_end = self
-            .ask_text
-            .write(&self.asks, |k| k, &mut self.text[..], 0);
-        if self.ask_end == old_ask_end {
-            self.text[old_ask_end..old_ask_end + checksum::SPILL].copy_from_slice(&spill);
+        if self.ask_text.is_dirty() {
+            self.after_asks.reset();
+            self.after_asks
+                .update(self.ask_text.text(&self.asks, |k| k));
         }
-        self.text_end = self
-            .bid_text
-            .write(&self.bids, bid_key, &mut self.text[..], self.ask_end);
-        let sum = crc32fast::hash(&self.text[..self.text_end]);
+        let mut crc = self.after_asks.clone();
+        crc.update(self.bid_text.text(&self.bids, bid_key));
+        let sum = crc.finalize();
         self.last_checksum = Some(sum);
         sum
     }
