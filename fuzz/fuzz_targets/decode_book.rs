@@ -1,12 +1,13 @@
 //! Arbitrary bytes as Kraken frames (one per line) through the decoder and the book handlers
 //! (snapshot -> update -> checksum), with the books checked against their invariants and a
-//! naive checksum after every batch. Nothing may panic; the books must stay well-formed.
+//! naive checksum after every batch. Nothing may panic; the books must stay well-formed; and
+//! every frame decodes exactly as the plain serde path decodes it.
 #![no_main]
 
 use std::collections::HashMap;
 
 use kobe_core::book::BookStore;
-use kobe_core::kraken::decode::decode_frame;
+use kobe_core::kraken::decode::{decode_frame, decode_general};
 use kobe_core::{EventBatch, Handler, HandlerConfig, HandlerContext, Timestamp};
 use kobe_plugins::checksum::ChecksumConfig;
 use kobe_plugins::snapshot::SnapshotConfig;
@@ -48,7 +49,13 @@ fuzz_target!(|data: &[u8]| {
             let Ok(text) = std::str::from_utf8(line) else {
                 continue;
             };
-            let _ = decode_frame(text, Timestamp(0), &mut batch.events);
+            let before = batch.events.len();
+            let fast = decode_frame(text, Timestamp(0), &mut batch.events);
+            // Differential: whatever the decoder accepts, the plain serde path decodes the same.
+            let mut general = Vec::new();
+            if decode_general(text, Timestamp(0), &mut general).is_ok() || fast.is_ok() {
+                assert_eq!(&batch.events[before..], &general[..], "{text}");
+            }
         }
         let mut cx = HandlerContext {
             books: &mut books,

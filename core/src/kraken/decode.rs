@@ -243,8 +243,10 @@ pub fn decode_frame(
     decode_general(text, received, out)
 }
 
-/// The serde path: every frame kobe understands, and the errors for those it does not.
-pub(crate) fn decode_general(
+/// The serde path alone: every frame kobe understands, and the errors for those it does not.
+/// [`decode_frame`] tries a fast path for book frames first; this is public so that tests and
+/// the fuzzer can hold that fast path to it.
+pub fn decode_general(
     text: &str,
     received: Timestamp,
     out: &mut Vec<Event>,

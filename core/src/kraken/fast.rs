@@ -33,6 +33,17 @@ pub(super) fn decode_book(text: &str, received: Timestamp, out: &mut Vec<Event>)
     done
 }
 
+/// The keys already met in one object: serde refuses a repeated key, so the scan leaves such a
+/// frame to the general path.
+#[derive(Default)]
+struct Seen(u8);
+
+impl Seen {
+    fn first(&mut self, key: u8) -> Option<()> {
+        (self.0 & key == 0).then(|| self.0 |= key)
+    }
+}
+
 /// The two ways [`decode_book`] reads a frame, each on its own, for tests that hold both to
 /// the general path: Kraken's exact layout (`exact: true`) and the key-by-key scan.
 #[cfg(test)]
@@ -94,7 +105,9 @@ impl<'a> Cursor<'a> {
         loop {
             match *self.b.get(self.i)? {
                 b'"' => break,
-                b'\\' => return None,
+                // Escapes, and control characters (which JSON forbids raw), are the general
+                // path's to judge.
+                b'\\' | 0..=0x1f => return None,
                 _ => self.i += 1,
             }
         }
@@ -125,13 +138,23 @@ impl<'a> Cursor<'a> {
         if self.b.get(self.i) == Some(&b'"') {
             return Decimal::parse(self.string()?).ok();
         }
+        self.no_leading_zero()?;
         let (value, used) = parse_number_prefix(self.b.get(self.i..)?)?;
         self.i += used;
         Some(value)
     }
 
+    /// JSON forbids `01`: such a frame is left to the general path, which refuses it.
+    fn no_leading_zero(&self) -> Option<()> {
+        match (self.b.get(self.i), self.b.get(self.i + 1)) {
+            (Some(b'0'), Some(b'0'..=b'9')) => None,
+            _ => Some(()),
+        }
+    }
+
     fn u32(&mut self) -> Option<u32> {
         self.ws();
+        self.no_leading_zero()?;
         let start = self.i;
         let mut v: u64 = 0;
         while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
@@ -150,7 +173,9 @@ impl<'a> Cursor<'a> {
         loop {
             match *self.b.get(self.i)? {
                 b'"' => return self.s.get(start..self.i),
-                b'\\' => return None,
+                // Escapes, and control characters (which JSON forbids raw), are the general
+                // path's to judge.
+                b'\\' | 0..=0x1f => return None,
                 _ => self.i += 1,
             }
         }
@@ -229,10 +254,15 @@ impl<'a> Cursor<'a> {
         let mut snapshot = None;
         let mut book = false;
         let mut data = false;
+        let mut seen = Seen::default();
         loop {
             match self.key()? {
-                "channel" => book = self.string()? == "book",
+                "channel" => {
+                    seen.first(1)?;
+                    book = self.string()? == "book";
+                }
                 "type" => {
+                    seen.first(2)?;
                     snapshot = Some(match self.string()? {
                         "snapshot" => true,
                         "update" => false,
@@ -273,13 +303,29 @@ impl<'a> Cursor<'a> {
         let mut symbol = None;
         let mut book = BookData::default();
         let mut exchange_ts = None;
+        let mut seen = Seen::default();
         loop {
             match self.key()? {
-                "symbol" => symbol = Some(Symbol::new(self.string()?).ok()?),
-                "bids" => book.bids = self.levels()?,
-                "asks" => book.asks = self.levels()?,
-                "checksum" => book.checksum = Some(self.u32()?),
-                "timestamp" => exchange_ts = Some(Timestamp::parse(self.string()?).ok()?),
+                "symbol" => {
+                    seen.first(1)?;
+                    symbol = Some(Symbol::new(self.string()?).ok()?);
+                }
+                "bids" => {
+                    seen.first(2)?;
+                    book.bids = self.levels()?;
+                }
+                "asks" => {
+                    seen.first(4)?;
+                    book.asks = self.levels()?;
+                }
+                "checksum" => {
+                    seen.first(8)?;
+                    book.checksum = Some(self.u32()?);
+                }
+                "timestamp" => {
+                    seen.first(16)?;
+                    exchange_ts = Some(Timestamp::parse(self.string()?).ok()?);
+                }
                 _ => return None,
             }
             if !self.more(b'}')? {
@@ -330,8 +376,8 @@ impl<'a> Cursor<'a> {
         let (mut price, mut qty) = (None, None);
         loop {
             match self.key()? {
-                "price" => price = Some(self.number()?),
-                "qty" => qty = Some(self.number()?),
+                "price" if price.is_none() => price = Some(self.number()?),
+                "qty" if qty.is_none() => qty = Some(self.number()?),
                 _ => return None,
             }
             if !self.more(b'}')? {

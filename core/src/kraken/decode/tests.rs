@@ -256,6 +256,15 @@ fn fast_path_steps_aside_for_unusual_layouts_and_errors() {
         r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[{"price":1.5.5,"qty":2}]}]}"#,
         r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[]}]} x"#,
         r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[{"price":1,"qty":2}],"checksum":4294967296}]}"#,
+        // Leading zeros are not JSON (found by the differential fuzzer).
+        r#"{"channel":"book","type":"snapshot","data":[{"symbol":"A/B","bids":[{"price":06564.9,"qty":1}],"asks":[],"checksum":1}]}"#,
+        r#"{"channel":"book","type":"snapshot","data":[{"symbol":"A/B","bids":[],"asks":[],"checksum":01}]}"#,
+        // A raw control character inside a string is not JSON.
+        "{\"channel\":\"book\",\"type\":\"update\",\"data\":[{\"symbol\":\"\u{1}A/B\",\"bids\":[],\"asks\":[],\"checksum\":1}]}",
+        // Repeated keys: serde refuses them, so the fast path must not pick one.
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","asks":[{"price":1,"qty":2}],"asks":[],"checksum":1}]}"#,
+        r#"{"channel":"book","type":"update","type":"snapshot","data":[{"symbol":"A/B","bids":[],"asks":[],"checksum":1}]}"#,
+        r#"{"channel":"book","type":"update","data":[{"symbol":"A/B","bids":[{"price":1,"price":2,"qty":2}],"asks":[]}]}"#,
     ];
     for frame in frames {
         let mut general = Vec::new();
