@@ -157,14 +157,7 @@ fn pipeline_run(
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let AnyConfig::Handler(config) = component(
-                registry,
-                ComponentKind::Handler,
-                name,
-                serde_json::json!({}),
-            ) else {
-                unreachable!()
-            };
+            let config = handler_config(registry, name);
             HandlerSpec {
                 path: format!("handlers[{i}]"),
                 type_name: name.to_string(),
@@ -237,6 +230,45 @@ fn pipeline_run(
     (elapsed, cpu, report.source.frames, bad)
 }
 
+/// The replay source's precision hints, as the book store takes them.
+fn book_hints(
+    precision: &serde_json::Map<String, serde_json::Value>,
+) -> std::collections::HashMap<kobe_core::Symbol, kobe_core::event::InstrumentInfo> {
+    precision
+        .iter()
+        .map(|(s, p)| {
+            (
+                kobe_core::Symbol::new(s).unwrap(),
+                kobe_core::event::InstrumentInfo {
+                    price_precision: p[0].as_u64().unwrap() as u8,
+                    qty_precision: p[1].as_u64().unwrap() as u8,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A fresh `snapshot` → `update` → `checksum` chain, as one shard worker has.
+fn book_chain(registry: &Registry) -> Vec<Box<dyn kobe_core::Handler>> {
+    ["snapshot", "update", "checksum"]
+        .iter()
+        .map(|name| handler_config(registry, name).build().unwrap())
+        .collect()
+}
+
+/// The default options of handler `name`.
+fn handler_config(registry: &Registry, name: &str) -> Box<dyn kobe_core::HandlerConfig> {
+    let AnyConfig::Handler(config) = component(
+        registry,
+        ComponentKind::Handler,
+        name,
+        serde_json::json!({}),
+    ) else {
+        unreachable!()
+    };
+    config
+}
+
 /// Single-thread cost of each stage, cumulatively: decode, + book handlers, + JSON rendering.
 fn stages(
     registry: &Registry,
@@ -245,39 +277,14 @@ fn stages(
     repeat: usize,
 ) -> [Duration; 3] {
     use kobe_core::book::BookStore;
-    use kobe_core::event::InstrumentInfo;
     use kobe_core::kraken::decode::decode_frame;
     use kobe_core::record::RecordFormat;
-    use kobe_core::{EventBatch, HandlerContext, Symbol, Timestamp};
+    use kobe_core::{EventBatch, HandlerContext, Timestamp};
 
-    let hints: std::collections::HashMap<Symbol, InstrumentInfo> = precision
-        .iter()
-        .map(|(s, p)| {
-            (
-                Symbol::new(s).unwrap(),
-                InstrumentInfo {
-                    price_precision: p[0].as_u64().unwrap() as u8,
-                    qty_precision: p[1].as_u64().unwrap() as u8,
-                },
-            )
-        })
-        .collect();
+    let hints = book_hints(precision);
     let mut out = [Duration::ZERO; 3];
     for (stage, slot) in out.iter_mut().enumerate() {
-        let mut handlers: Vec<_> = ["snapshot", "update", "checksum"]
-            .iter()
-            .map(|name| {
-                let AnyConfig::Handler(c) = component(
-                    registry,
-                    ComponentKind::Handler,
-                    name,
-                    serde_json::json!({}),
-                ) else {
-                    unreachable!()
-                };
-                c.build().unwrap()
-            })
-            .collect();
+        let mut handlers = book_chain(registry);
         let mut books = BookStore::new(10, &hints);
         let mut control = Vec::new();
         let mut rendered = Vec::with_capacity(1 << 20);
@@ -321,23 +328,11 @@ fn shard_scaling(
 ) -> Duration {
     use kobe_core::book::BookStore;
     use kobe_core::bus::Sequencer;
-    use kobe_core::event::InstrumentInfo;
     use kobe_core::kraken::decode::decode_frame;
-    use kobe_core::{EventBatch, HandlerContext, Symbol, Timestamp};
+    use kobe_core::{EventBatch, HandlerContext, Timestamp};
     use std::sync::{Arc, Barrier};
 
-    let hints: std::collections::HashMap<Symbol, InstrumentInfo> = precision
-        .iter()
-        .map(|(s, p)| {
-            (
-                Symbol::new(s).unwrap(),
-                InstrumentInfo {
-                    price_precision: p[0].as_u64().unwrap() as u8,
-                    qty_precision: p[1].as_u64().unwrap() as u8,
-                },
-            )
-        })
-        .collect();
+    let hints = book_hints(precision);
     let start_line = Arc::new(Barrier::new(workers + 1));
     let finish_line = Arc::new(Barrier::new(workers + 1));
     std::thread::scope(|scope| {
@@ -345,20 +340,7 @@ fn shard_scaling(
             let (start_line, finish_line, hints) =
                 (start_line.clone(), finish_line.clone(), &hints);
             scope.spawn(move || {
-                let mut chain: Vec<_> = ["snapshot", "update", "checksum"]
-                    .iter()
-                    .map(|name| {
-                        let AnyConfig::Handler(c) = component(
-                            registry,
-                            ComponentKind::Handler,
-                            name,
-                            serde_json::json!({}),
-                        ) else {
-                            unreachable!()
-                        };
-                        c.build().unwrap()
-                    })
-                    .collect();
+                let mut chain = book_chain(registry);
                 let mut batches = Vec::new();
                 for _ in 0..repeat {
                     for chunk in frames.chunks(512) {

@@ -3,44 +3,14 @@
 
 mod kraken_support;
 
-use kobe_core::bus::SourceOutput;
-use kobe_core::component::{SourceConfig, SourceContext};
 use kobe_core::event::{Event, EventKind};
 use kobe_core::kraken::decode::decode_frame;
 use kobe_core::kraken::record::record;
 use kobe_core::kraken::simulator::SimConfig;
-use kobe_core::replay::{Pace, ReplayConfig};
 use kobe_core::Timestamp;
 use kraken_support::*;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-async fn replay(path: &std::path::Path) -> (Vec<Event>, u64) {
-    let cfg = ReplayConfig {
-        path: path.to_path_buf(),
-        pace: Pace::Fast,
-        depth: 25,
-        precision: Default::default(),
-        repeat: 1,
-    };
-    let source = cfg.build().await.unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
-    let (_ctl, control) = mpsc::unbounded_channel();
-    let cx = SourceContext {
-        output: SourceOutput::new(vec![tx], 256),
-        control,
-        shutdown: CancellationToken::new(),
-        emit_raw: false,
-    };
-    let task = tokio::spawn(source.run(cx));
-    let mut events = Vec::new();
-    while let Some(b) = rx.recv().await {
-        events.extend(b.events);
-    }
-    let report = task.await.unwrap().unwrap();
-    (events, report.malformed)
-}
 
 /// What a record says, without the receive time (the only thing a replay cannot reproduce).
 fn essence(events: &[Event]) -> Vec<(Option<kobe_core::Symbol>, Option<Timestamp>, EventKind)> {
@@ -112,7 +82,8 @@ async fn recording_replays_to_the_exchanges_books() {
     );
     std::fs::write(&path, &file).unwrap();
 
-    let (events, malformed) = replay(&path).await;
+    let (events, report) = replay_file(&path, false).await;
+    let malformed = report.malformed;
     assert_eq!(malformed, 0);
     let mut replayed = Books::new(25);
     events.iter().for_each(|e| replayed.apply(e));
@@ -152,7 +123,8 @@ async fn replay_of_a_live_session_gives_the_same_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.ndjson");
     std::fs::write(&path, &file).unwrap();
-    let (replayed, malformed) = replay(&path).await;
+    let (replayed, report) = replay_file(&path, false).await;
+    let malformed = report.malformed;
     assert_eq!(malformed, 0);
     let live = essence(&run.seen);
     assert!(

@@ -2,37 +2,10 @@
 //! than a whole read, and a last line without a newline all come through whole, and `raw`
 //! events carry each frame byte for byte.
 
-use kobe_core::bus::SourceOutput;
-use kobe_core::component::{SourceConfig, SourceContext, SourceReport};
-use kobe_core::event::{Event, EventKind};
-use kobe_core::replay::{Pace, ReplayConfig};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+mod kraken_support;
 
-async fn replay(path: &std::path::Path) -> (Vec<Event>, SourceReport) {
-    let cfg = ReplayConfig {
-        path: path.to_path_buf(),
-        pace: Pace::Fast,
-        depth: 10,
-        precision: Default::default(),
-        repeat: 1,
-    };
-    let source = cfg.build().await.unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
-    let (_ctl, control) = mpsc::unbounded_channel();
-    let cx = SourceContext {
-        output: SourceOutput::new(vec![tx], 256),
-        control,
-        shutdown: CancellationToken::new(),
-        emit_raw: true,
-    };
-    let task = tokio::spawn(source.run(cx));
-    let mut events = Vec::new();
-    while let Some(b) = rx.recv().await {
-        events.extend(b.events);
-    }
-    (events, task.await.unwrap().unwrap())
-}
+use kobe_core::event::EventKind;
+use kraken_support::replay_file;
 
 #[tokio::test]
 async fn lines_across_reads_long_lines_and_a_last_line_without_newline() {
@@ -53,7 +26,7 @@ async fn lines_across_reads_long_lines_and_a_last_line_without_newline() {
     let path = dir.path().join("frames.ndjson");
     std::fs::write(&path, lines.join("\n")).unwrap();
 
-    let (events, report) = replay(&path).await;
+    let (events, report) = replay_file(&path, true).await;
     assert_eq!(report.frames, 40_001);
     assert_eq!(report.malformed, 1, "only the long line is malformed");
     let raw: Vec<&[u8]> = events

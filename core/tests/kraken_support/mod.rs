@@ -1,5 +1,6 @@
 //! Shared helpers for the Kraken source tests: a simulator on 127.0.0.1:0, a source wired to
-//! channels, and a client-side book model that checks every checksum.
+//! channels, a replay of a recorded file, and a client-side book model that checks every
+//! checksum.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -258,4 +259,31 @@ pub fn count(events: &[Event], sym: Symbol, f: impl Fn(&EventKind) -> bool) -> u
         .iter()
         .filter(|e| e.symbol == Some(sym) && f(&e.kind))
         .count()
+}
+
+/// Replays the NDJSON file at `path` (fast, depth 25) to its end: every event, in order, and
+/// the source's report. `raw` asks for `Raw` events too.
+pub async fn replay_file(path: &std::path::Path, raw: bool) -> (Vec<Event>, SourceReport) {
+    let cfg = kobe_core::replay::ReplayConfig {
+        path: path.to_path_buf(),
+        pace: kobe_core::replay::Pace::Fast,
+        depth: 25,
+        precision: Default::default(),
+        repeat: 1,
+    };
+    let source = cfg.build().await.unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let (_ctl, control) = mpsc::unbounded_channel();
+    let cx = SourceContext {
+        output: SourceOutput::new(vec![tx], 256),
+        control,
+        shutdown: CancellationToken::new(),
+        emit_raw: raw,
+    };
+    let task = tokio::spawn(source.run(cx));
+    let mut events = Vec::new();
+    while let Some(b) = rx.recv().await {
+        events.extend(b.events);
+    }
+    (events, task.await.unwrap().unwrap())
 }
