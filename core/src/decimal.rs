@@ -138,7 +138,7 @@ impl Decimal {
         let mut buf = [0u8; TEXT_MAX];
         let len = match u64::try_from(self.mantissa) {
             Ok(small) => layout_u64(small, self.scale, &mut buf),
-            Err(_) => layout(self.mantissa, self.scale, &mut buf),
+            Err(_) => layout_wide(self.mantissa, self.scale, &mut buf),
         };
         out.extend_from_slice(&buf);
         out.truncate(out.len() - (TEXT_MAX - len));
@@ -148,20 +148,21 @@ impl Decimal {
 /// Longest decimal text: 39 digits of a `u128`, a point and a leading zero.
 const TEXT_MAX: usize = 48;
 
-/// [`layout`] for the mantissas of real prices and quantities: the integer and fractional
+/// Writes `v / 10^scale` at the start of `buf` (at least one integer digit, exactly `scale`
+/// fractional ones) and returns its length; for the mantissas of real prices and quantities: the integer and fractional
 /// parts are split with one division, then each is written two digits at a time.
 #[inline(always)]
 fn layout_u64(v: u64, scale: u8, buf: &mut [u8; TEXT_MAX]) -> usize {
     let scale = usize::from(scale);
     if scale == 0 {
-        let len = v.digits();
+        let len = digit_count(v);
         write_pairs(v, &mut buf[..len]);
         return len;
     }
     // MAX_SCALE is 18, and 10^18 fits a u64.
     let unit = POW10_U64[scale];
     let (int, frac) = (v / unit, v % unit);
-    let int_len = int.digits();
+    let int_len = digit_count(int);
     let total = int_len + 1 + scale;
     write_pairs(int, &mut buf[..int_len]);
     buf[int_len] = b'.';
@@ -207,54 +208,29 @@ pub(crate) fn write_pairs(mut v: u64, dst: &mut [u8]) {
     }
 }
 
-/// Writes `v / 10^scale` at the start of `buf` (at least one integer digit, exactly `scale`
-/// fractional ones); returns its length.
-#[inline(always)]
-fn layout<T>(mut v: T, scale: u8, buf: &mut [u8; TEXT_MAX]) -> usize
-where
-    T: Copy + From<u8> + std::ops::Rem<Output = T> + std::ops::DivAssign + Ilog10,
-    u8: TryFrom<T>,
-{
-    let ten = T::from(10);
+/// [`layout_u64`] for mantissas past `u64` (never a real price or quantity): one digit per
+/// division, right to left.
+fn layout_wide(mut v: u128, scale: u8, buf: &mut [u8; TEXT_MAX]) -> usize {
     let scale = usize::from(scale);
-    let total = v.digits().max(scale + 1) + usize::from(scale > 0);
+    let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let total = digits.max(scale + 1) + usize::from(scale > 0);
     let mut pos = total;
-    let mut digit = |buf: &mut [u8; TEXT_MAX], pos: usize| {
-        buf[pos] = b'0' + u8::try_from(v % ten).unwrap_or(0);
-        v /= ten;
-    };
-    for _ in 0..scale {
-        pos -= 1;
-        digit(buf, pos);
-    }
-    if scale > 0 {
-        pos -= 1;
-        buf[pos] = b'.';
-    }
     while pos > 0 {
         pos -= 1;
-        digit(buf, pos);
+        if scale > 0 && pos == total - 1 - scale {
+            buf[pos] = b'.';
+            continue;
+        }
+        buf[pos] = b'0' + (v % 10) as u8;
+        v /= 10;
     }
     total
 }
 
-/// Decimal digit count of an unsigned integer (1 for zero).
-trait Ilog10 {
-    fn digits(self) -> usize;
-}
-
-impl Ilog10 for u64 {
-    #[inline(always)]
-    fn digits(self) -> usize {
-        self.checked_ilog10().map_or(1, |l| l as usize + 1)
-    }
-}
-
-impl Ilog10 for u128 {
-    #[inline(always)]
-    fn digits(self) -> usize {
-        self.checked_ilog10().map_or(1, |l| l as usize + 1)
-    }
+/// How many decimal digits `v` has (1 for zero).
+#[inline(always)]
+pub(crate) fn digit_count(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 /// Powers of ten up to 10^38 (the largest that fits `u128`).

@@ -6,7 +6,7 @@
 //!   events render.
 //! - `pretty`: one readable line per event, for people.
 
-use crate::decimal::write_pairs;
+use crate::decimal::{digit_count, write_pairs};
 use crate::event::{BookData, Event, EventFilter, EventKind, EventType, Level};
 use crate::symbol::Symbol;
 use crate::time::SecondsCache;
@@ -127,7 +127,7 @@ fn write_symbol(out: &mut Vec<u8>, symbol: &Symbol) {
 fn write_u64(out: &mut Vec<u8>, v: u64) {
     const MAX: usize = 20;
     let mut buf = [0u8; MAX];
-    let len = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let len = digit_count(v);
     write_pairs(v, &mut buf[..len]);
     out.extend_from_slice(&buf);
     out.truncate(out.len() - (MAX - len));

@@ -26,7 +26,8 @@ pub(super) fn decode_book(text: &str, received: Timestamp, out: &mut Vec<Event>)
         return Some(());
     }
     out.truncate(start);
-    let done = cursor.clone().frame(received, out);
+    let mut scan = cursor;
+    let done = scan.frame(received, out);
     if done.is_none() {
         out.truncate(start);
     }
@@ -101,18 +102,9 @@ impl<'a> Cursor<'a> {
     /// timestamp), so a plain loop beats a vectorised search's setup.
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
-        let start = self.i;
-        loop {
-            match *self.b.get(self.i)? {
-                b'"' => break,
-                // Escapes, and control characters (which JSON forbids raw), are the general
-                // path's to judge.
-                b'\\' | 0..=0x1f => return None,
-                _ => self.i += 1,
-            }
-        }
+        let text = self.until_quote()?;
         self.i += 1;
-        self.s.get(start..self.i - 1)
+        Some(text)
     }
 
     /// Steps over `lit` if the bytes at the cursor are exactly it.
