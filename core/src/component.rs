@@ -70,6 +70,9 @@ pub struct BookHints {
     pub depth: usize,
     /// Precision of symbols whose instrument frame is not seen.
     pub precision: HashMap<Symbol, InstrumentInfo>,
+    /// Symbols whose books the source will deliver, when known up front: `/ready` waits for
+    /// a valid book of each.
+    pub expected: Vec<Symbol>,
 }
 
 impl Default for BookHints {
@@ -77,6 +80,7 @@ impl Default for BookHints {
         Self {
             depth: 10,
             precision: HashMap::new(),
+            expected: Vec::new(),
         }
     }
 }
@@ -244,6 +248,12 @@ pub trait Sink: Send {
 
     /// How often the engine should call [`Sink::flush`] while batches keep coming.
     fn flush_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The sink's connectivity flag, for sinks that talk to a remote system (`/ready` and
+    /// `kobe_sink_connected` report it); `None` counts as connected while the sink runs.
+    fn connection(&self) -> Option<crate::metrics::Connection> {
         None
     }
 

@@ -12,6 +12,7 @@ pub mod component;
 pub mod decimal;
 pub mod event;
 pub mod kraken;
+pub mod metrics;
 pub mod pipeline;
 pub mod record;
 pub mod registry;

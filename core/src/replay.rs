@@ -138,6 +138,7 @@ impl SourceConfig for ReplayConfig {
                     ))
                 })
                 .collect(),
+            ..BookHints::default()
         }
     }
 

@@ -35,3 +35,41 @@ pub fn load_pipeline(
     use kobe_core::pipeline::{load, EnvSource};
     load(file, overrides, &EnvSource::Process, registry).map_err(|d| format!("{d}\n"))
 }
+
+/// The metrics endpoint of a running pipeline.
+pub struct MetricsEndpoint {
+    /// What the pipeline measures into.
+    pub telemetry: kobe_core::metrics::Telemetry,
+    /// Stops the HTTP server (after the run has drained).
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+/// When the pipeline has a `metrics:` section: installs the exporter as the global meter
+/// provider (before any component is built, so their instruments land in it), binds the
+/// address and serves `/metrics`, `/health` and `/ready` in the background.
+pub async fn start_metrics(
+    pipeline: &kobe_core::pipeline::Pipeline,
+) -> anyhow::Result<Option<MetricsEndpoint>> {
+    use anyhow::Context;
+    use kobe_core::metrics::{server, Exporter, Telemetry};
+    let Some(options) = &pipeline.metrics else {
+        return Ok(None);
+    };
+    let exporter = Exporter::install()?;
+    let telemetry = Telemetry::global();
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("metrics.addr: cannot listen on {}", options.addr))?;
+    let local = listener.local_addr()?;
+    tracing::info!("metrics endpoint listening on {local} (/metrics, /health, /ready)");
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server::serve(
+        listener,
+        server::Endpoint {
+            exporter: Some(exporter),
+            telemetry: telemetry.clone(),
+        },
+        stop.clone(),
+    ));
+    Ok(Some(MetricsEndpoint { telemetry, stop }))
+}

@@ -32,11 +32,16 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     };
     let shutdown = CancellationToken::new();
     kobe_core::shutdown::install_signal_handlers(shutdown.clone())?;
+    let endpoint = crate::cmd::start_metrics(&pipeline).await?;
     tracing::info!(
         "running {} (SIGINT/SIGTERM drains and stops; a second one exits at once)",
         args.file.display()
     );
-    let result = kobe_core::pipeline::run(pipeline, shutdown).await;
+    let telemetry = endpoint.as_ref().map(|e| e.telemetry.clone());
+    let result = kobe_core::pipeline::run_with(pipeline, shutdown, telemetry).await;
+    if let Some(e) = endpoint {
+        e.stop.cancel();
+    }
     match result {
         Ok(report) => {
             eprintln!("kobe: summary {}", serde_json::to_string(&report)?);

@@ -343,6 +343,7 @@ impl SourceConfig for KrakenSourceConfig {
     fn book_hints(&self) -> BookHints {
         BookHints {
             depth: usize::from(self.depth),
+            expected: self.symbol_list().ok().flatten().unwrap_or_default(),
             ..BookHints::default()
         }
     }

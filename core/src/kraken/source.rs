@@ -186,6 +186,7 @@ impl Source for KrakenSource {
             )));
         }
         let counters = Arc::new(Counters::default());
+        register_metrics(&counters);
         let shared = Shared {
             config: self.config.clone(),
             url: self.url.clone(),
@@ -303,6 +304,31 @@ impl Source for KrakenSource {
         let _ = total;
         Ok(report)
     }
+}
+
+/// Exports the source's counters through the global meter (no-ops unless metrics are on);
+/// the callbacks read the atomics the connections already keep, so nothing is added per frame.
+fn register_metrics(counters: &Arc<Counters>) {
+    use crate::metrics::catalog as name;
+    use opentelemetry::metrics::ObservableCounter;
+    let meter = opentelemetry::global::meter("kobe");
+    let counter = |metric: &'static str, read: fn(&Counters) -> u64| -> ObservableCounter<u64> {
+        let c = counters.clone();
+        let help = name::find(metric).map(|m| m.help).unwrap_or("");
+        meter
+            .u64_observable_counter(metric)
+            .with_description(help)
+            .with_callback(move |o| o.observe(read(&c), &[]))
+            .build()
+    };
+    counter(name::WS_CONNECTS, |c| c.connects.load(Ordering::Relaxed));
+    counter(name::WS_RECONNECTS, |c| {
+        c.reconnects.load(Ordering::Relaxed)
+    });
+    counter(name::SOURCE_FRAMES, |c| c.frames.load(Ordering::Relaxed));
+    counter(name::SOURCE_MALFORMED, |c| {
+        c.malformed.load(Ordering::Relaxed)
+    });
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod yaml;
 pub use diagnostics::{Diagnostic, Diagnostics, Origin};
 pub use load::{load, load_str, EnvSource, ENV_PREFIX, ENV_SEPARATOR};
 pub use locate::LineCol;
-pub use run::{run, RunError, RunReport};
+pub use run::{run, run_with, RunError, RunReport};
 pub use spec::{parse_socket_addr, SECTIONS};
 pub use yaml::Yaml;
 

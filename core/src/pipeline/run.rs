@@ -20,6 +20,7 @@ use crate::component::{
     SourceReport,
 };
 use crate::event::{EventBatch, EventFilter, EventType};
+use crate::metrics::{Connection, SinkProbe, Telemetry, WorkerProbe};
 
 /// What a finished run did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -69,6 +70,15 @@ struct WorkerReport {
 /// Runs `pipeline` until its source ends or `shutdown` is cancelled, then drains and closes
 /// every sink. A failing component cancels `shutdown` so the rest drains too.
 pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunReport, RunError> {
+    run_with(pipeline, shutdown, None).await
+}
+
+/// [`run`], measured into `telemetry` (metrics, `/ready`, the terminal) when given.
+pub async fn run_with(
+    pipeline: Pipeline,
+    shutdown: CancellationToken,
+    telemetry: Option<Telemetry>,
+) -> Result<RunReport, RunError> {
     let opts = pipeline.engine.clone();
     let workers = opts.workers.max(1);
     let hints = pipeline.source.book_hints();
@@ -105,6 +115,10 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             })?;
         sinks.push((s.id.clone(), sink, s.filter));
     }
+    let names: Vec<String> = pipeline.handlers.iter().map(|h| h.path.clone()).collect();
+    if let Some(t) = &telemetry {
+        t.expect_symbols(hints.expected.iter().copied());
+    }
     let emit_raw = sinks.iter().any(|(_, _, f)| f.accepts(EventType::Raw));
 
     // Sinks.
@@ -112,12 +126,20 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
     let mut sink_tasks: Vec<(String, JoinHandle<Result<SinkReport, ComponentError>>)> = Vec::new();
     for (id, sink, filter) in sinks {
         let (tx, rx) = mpsc::channel(opts.channel_capacity);
+        let probe = telemetry.as_ref().map(|t| {
+            t.watch_channel(format!("sinks.{id}"), &tx);
+            let connection = sink.connection().unwrap_or_else(|| Connection::new(true));
+            SinkProbe::new(t, &id, connection)
+        });
         sink_txs.push(tx);
         let stop = shutdown.clone();
         sink_tasks.push((
             format!("sinks.{id}"),
             tokio::spawn(async move {
-                let r = run_sink(sink, filter, rx).await;
+                let r = run_sink(sink, filter, rx, probe.as_ref()).await;
+                if let Some(p) = &probe {
+                    p.ended();
+                }
                 if r.is_err() {
                     stop.cancel();
                 }
@@ -133,6 +155,9 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
     let mut worker_tasks = Vec::with_capacity(workers);
     for (shard, chain) in chains.into_iter().enumerate() {
         let (tx, rx) = mpsc::channel(opts.channel_capacity);
+        if let Some(t) = &telemetry {
+            t.watch_channel(format!("shard.{shard}"), &tx);
+        }
         shard_txs.push(tx);
         let worker = Worker {
             shard,
@@ -143,7 +168,8 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             control: Vec::new(),
             control_tx: control_tx.clone(),
             fanout: fanout.clone(),
-            names: pipeline.handlers.iter().map(|h| h.path.clone()).collect(),
+            probe: telemetry.as_ref().map(|t| WorkerProbe::new(t, &names)),
+            names: names.clone(),
         };
         worker_tasks.push(tokio::spawn(worker.run(rx)));
     }
@@ -158,6 +184,9 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
         emit_raw,
     };
     let stop = shutdown.clone();
+    if let Some(t) = &telemetry {
+        t.set_started(true);
+    }
     let source_task = tokio::spawn(async move {
         let r = source.run(cx).await;
         if r.is_err() {
@@ -203,6 +232,9 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             Err(_) => keep(RunError::Panic { component }),
         }
     }
+    if let Some(t) = &telemetry {
+        t.set_started(false);
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(report),
@@ -219,6 +251,7 @@ struct Worker {
     control_tx: mpsc::UnboundedSender<ControlRequest>,
     fanout: Fanout,
     names: Vec<String>,
+    probe: Option<WorkerProbe>,
 }
 
 impl Worker {
@@ -252,13 +285,24 @@ impl Worker {
 
     fn process(&mut self, batch: &mut EventBatch) -> u64 {
         let mut errors = 0;
+        if let Some(p) = &mut self.probe {
+            p.received(batch);
+        }
         let mut cx =
             HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
-        for (handler, name) in self.chain.iter_mut().zip(&self.names) {
-            if let Err(e) = handler.process(batch, &mut cx) {
+        for (i, (handler, name)) in self.chain.iter_mut().zip(&self.names).enumerate() {
+            let before = batch.len();
+            let result = handler.process(batch, &mut cx);
+            if let Some(p) = &self.probe {
+                p.handled(i, before, batch.len(), result.is_err());
+            }
+            if let Err(e) = result {
                 errors += 1;
                 tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
             }
+        }
+        if let Some(p) = &mut self.probe {
+            p.processed(batch, &self.books);
         }
         self.sequencer.assign(&mut batch.events);
         for request in self.control.drain(..) {
@@ -274,6 +318,9 @@ impl Worker {
         for handler in &mut self.chain {
             handler.tick(&mut cx, last);
         }
+        if let Some(p) = &mut self.probe {
+            p.tick(&self.books);
+        }
     }
 }
 
@@ -281,6 +328,7 @@ async fn run_sink(
     mut sink: Box<dyn Sink>,
     filter: EventFilter,
     mut rx: mpsc::Receiver<Arc<EventBatch>>,
+    probe: Option<&SinkProbe>,
 ) -> Result<SinkReport, ComponentError> {
     let interval = sink.flush_interval();
     let mut flush = tokio::time::interval(interval.unwrap_or(Duration::from_secs(3600)));
@@ -291,7 +339,11 @@ async fn run_sink(
             biased;
             batch = rx.recv() => match batch {
                 Some(batch) => {
-                    sink.write(&batch, filter).await?;
+                    let written = sink.write(&batch, filter).await;
+                    if let Some(p) = probe {
+                        p.written(&batch, written.as_ref().ok().copied());
+                    }
+                    written?;
                 }
                 None => break,
             },

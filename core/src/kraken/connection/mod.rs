@@ -46,6 +46,8 @@ pub struct Counters {
     pub stale: AtomicU64,
     /// Successful connects.
     pub connects: AtomicU64,
+    /// Successful connects after a lost connection.
+    pub reconnects: AtomicU64,
 }
 
 /// What every connection of a source shares.
@@ -169,6 +171,7 @@ impl Connection {
         let max_attempts = self.cfg().reconnect.max_attempts;
         let url = self.shared.url.clone();
         let mut first = true;
+        let mut lost = false;
         loop {
             if !first {
                 self.reset_all(ResetReason::Reconnect);
@@ -196,6 +199,13 @@ impl Connection {
                 .counters
                 .connects
                 .fetch_add(1, Ordering::Relaxed);
+            if lost {
+                self.shared
+                    .counters
+                    .reconnects
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            lost = true;
             match self.session(ws).await {
                 End::Shutdown => return Ok(()),
                 End::AllRefused(list) => return Err(KrakenError::AllSubscriptionsRefused(list)),
