@@ -119,6 +119,11 @@ impl Sequencer {
         }
     }
 
+    /// The last number given to `symbol`'s events (0 before any).
+    pub fn last(&self, symbol: &Symbol) -> u64 {
+        self.per_symbol.get(symbol).copied().unwrap_or(0)
+    }
+
     fn next(&mut self, s: Symbol) -> u64 {
         let n = self.per_symbol.entry(s).or_insert(0);
         *n += 1;

@@ -329,6 +329,7 @@ fn register_metrics(counters: &Arc<Counters>) {
     counter(name::SOURCE_MALFORMED, |c| {
         c.malformed.load(Ordering::Relaxed)
     });
+    counter(name::SOURCE_STALE, |c| c.stale.load(Ordering::Relaxed));
 }
 
 #[cfg(test)]

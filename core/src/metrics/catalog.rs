@@ -84,6 +84,8 @@ names! {
     SOURCE_FRAMES = "kobe_source_frames_total";
     /// Frames that did not decode.
     SOURCE_MALFORMED = "kobe_source_malformed_frames_total";
+    /// Book events of an old subscription dropped by the source.
+    SOURCE_STALE = "kobe_source_stale_events_total";
     /// Events into a component.
     EVENTS_IN = "kobe_component_events_in_total";
     /// Events out of a component.
@@ -96,6 +98,8 @@ names! {
     EXCHANGE_LATENCY = "kobe_exchange_latency_seconds";
     /// Book validity per symbol.
     BOOK_VALID = "kobe_book_valid";
+    /// When a symbol last had an event.
+    LAST_EVENT = "kobe_book_last_event_timestamp_seconds";
     /// Valid books.
     BOOKS_VALID = "kobe_books_valid";
     /// Books expected.
@@ -130,12 +134,14 @@ pub const CATALOG: &[MetricDoc] = &[
     MetricDoc { name: WS_RECONNECTS, kind: Counter, labels: &[], owner: "kraken source", help: "WebSocket connections re-established after a loss" },
     MetricDoc { name: SOURCE_FRAMES, kind: Counter, labels: &[], owner: "kraken source", help: "Frames received from the exchange" },
     MetricDoc { name: SOURCE_MALFORMED, kind: Counter, labels: &[], owner: "kraken source", help: "Frames that did not decode (skipped and reported)" },
+    MetricDoc { name: SOURCE_STALE, kind: Counter, labels: &[], owner: "kraken source", help: "Book snapshots and updates of a subscription being reset (between its book_reset and its next snapshot), dropped by the source; ws_messages_total of book_snapshot and book_update plus this equals what the exchange sent" },
     MetricDoc { name: EVENTS_IN, kind: Counter, labels: &["component"], owner: "engine", help: "Events into a component (handlers[N]: events handed to it; sinks.ID: events offered to it; the source has none)" },
     MetricDoc { name: EVENTS_OUT, kind: Counter, labels: &["component"], owner: "engine", help: "Events out of a component (source: events it produced; handlers: events left after it; sinks: records written)" },
     MetricDoc { name: ERRORS, kind: Counter, labels: &["component"], owner: "engine", help: "Errors a component reported (handler errors keep the batch; a sink error stops the run)" },
     MetricDoc { name: E2E_LATENCY, kind: Histogram, labels: &["sink"], owner: "engine", help: "From receiving a batch's oldest frame to the sink accepting the batch, in seconds (one sample per batch and sink)" },
     MetricDoc { name: EXCHANGE_LATENCY, kind: Histogram, labels: &[], owner: "engine", help: "From the exchange's timestamp to receiving the frame, in seconds (one sample per batch, its first stamped event)" },
     MetricDoc { name: BOOK_VALID, kind: Gauge, labels: &["symbol"], owner: "engine", help: "1 while a symbol's book is valid (snapshotted, checksums agree), else 0" },
+    MetricDoc { name: LAST_EVENT, kind: Gauge, labels: &["symbol"], owner: "engine", help: "Unix time at which a symbol last had an event through the handler chain (checked every second); the no-data alert watches it" },
     MetricDoc { name: BOOKS_VALID, kind: Gauge, labels: &[], owner: "engine", help: "Books that are valid now" },
     MetricDoc { name: BOOKS_TOTAL, kind: Gauge, labels: &[], owner: "engine", help: "Books expected (the subscribed symbols, plus any other seen)" },
     MetricDoc { name: CHANNEL_FILL, kind: Gauge, labels: &["stage"], owner: "engine", help: "Batches waiting in a bounded channel (stage shard.N: source to worker N; sinks.ID: workers to that sink)" },

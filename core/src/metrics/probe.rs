@@ -11,6 +11,7 @@ use opentelemetry::KeyValue;
 use super::state::{lock, reason_index, BookEntry, ComponentCounters, Connection};
 use super::Telemetry;
 use crate::book::{BookStats, BookStore};
+use crate::bus::Sequencer;
 use crate::decimal::Decimal;
 use crate::event::{EventBatch, EventKind, EventType};
 use crate::symbol::Symbol;
@@ -139,12 +140,19 @@ impl WorkerProbe {
         }
     }
 
-    /// About once a second: refresh every book's validity and spread.
-    pub fn tick(&mut self, books: &BookStore) {
+    /// About once a second: refresh every book's validity and spread, and when each symbol
+    /// last had an event (its sequence number moved).
+    pub fn tick(&mut self, books: &BookStore, sequencer: &Sequencer) {
+        let now = Timestamp::now().0 as f64 / 1e9;
         let mut map = lock(&self.telemetry.inner.books);
         for (s, _) in books.iter() {
             let entry = map.entry(*s).or_default();
             publish(entry, books, s);
+            let seq = sequencer.last(s);
+            if seq != entry.last_seq {
+                entry.last_seq = seq;
+                entry.last_event = Some(now);
+            }
         }
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct BookEntry {
     pub(crate) mismatches: u64,
     pub(crate) resets: [u64; 3],
     pub(crate) spread: Option<f64>,
+    /// The symbol's sequence number at the last tick, and when it last moved (Unix seconds).
+    pub(crate) last_seq: u64,
+    pub(crate) last_event: Option<f64>,
 }
 
 pub(crate) fn reason_index(r: ResetReason) -> usize {
@@ -252,6 +255,18 @@ impl Telemetry {
                 for (s, b) in lock(&i.books).iter() {
                     if let (true, Some(spread)) = (b.valid, b.spread) {
                         o.observe(spread, &[KeyValue::new("symbol", s.to_string())]);
+                    }
+                }
+            })
+            .build();
+        let i = self.inner.clone();
+        meter
+            .f64_observable_gauge(name::LAST_EVENT)
+            .with_description(help(name::LAST_EVENT))
+            .with_callback(move |o| {
+                for (s, b) in lock(&i.books).iter() {
+                    if let Some(t) = b.last_event {
+                        o.observe(t, &[KeyValue::new("symbol", s.to_string())]);
                     }
                 }
             })

@@ -319,7 +319,7 @@ impl Worker {
             handler.tick(&mut cx, last);
         }
         if let Some(p) = &mut self.probe {
-            p.tick(&self.books);
+            p.tick(&self.books, &self.sequencer);
         }
     }
 }
