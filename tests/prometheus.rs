@@ -280,6 +280,23 @@ async fn prometheus_sees_what_the_simulator_did() {
     )
     .await;
 
+    // Every series kobe exports is in the catalog docs/METRICS.md is generated from.
+    let names = prom
+        .query(r#"count by (__name__) ({job="kobe"})"#)
+        .await
+        .expect("Prometheus lists kobe's series");
+    for (labels, _) in &names {
+        let name = labels["__name__"].as_str().unwrap_or("");
+        if name == "up" || name.starts_with("scrape_") || name.starts_with("ALERTS") {
+            continue;
+        }
+        assert!(
+            kobe_core::metrics::catalog::find(name).is_some(),
+            "{name} is exported but not in the catalog (docs/METRICS.md)"
+        );
+    }
+    assert!(names.len() > 25, "{names:?}");
+
     // Every dashboard panel's PromQL returns data from this Prometheus.
     sim.pause(false);
     check_dashboard(&prom).await;
