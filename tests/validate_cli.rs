@@ -356,3 +356,16 @@ fn plugins_lists_every_type_with_its_options() {
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("known: "));
 }
+
+#[test]
+fn plugins_documents_the_metrics_section() {
+    let out = kobe(&["plugins", "metrics"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("metrics —") && text.contains("addr") && text.contains("for every interface"),
+        "{text}"
+    );
+    let all = kobe(&["plugins"], &[]);
+    assert!(String::from_utf8_lossy(&all.stdout).contains("/health and /ready"));
+}

@@ -35,7 +35,8 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|c| args.type_name.as_deref().is_none_or(|t| t == c.name))
         .collect();
-    if chosen.is_empty() {
+    let show_metrics = args.type_name.as_deref().is_none_or(|t| t == "metrics");
+    if chosen.is_empty() && !show_metrics {
         let names: Vec<&str> = registry.iter().map(|c| c.name).collect();
         eprintln!(
             "error: no component type `{}`; known: {}",
@@ -85,6 +86,15 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
             }
             out.push_str(&table(&rows));
         }
+        out.push('\n');
+    }
+    if show_metrics {
+        out.push_str("pipeline sections:\n");
+        out.push_str(
+            "\n  metrics — serves /metrics (Prometheus), /health and /ready; metric reference in docs/METRICS.md\n",
+        );
+        let schema = schemars::schema_for!(kobe_core::pipeline::MetricsSection);
+        out.push_str(&table(&options(schema.to_value())));
         out.push('\n');
     }
     print!("{out}");

@@ -12,7 +12,7 @@ pub use diagnostics::{Diagnostic, Diagnostics, Origin};
 pub use load::{load, load_str, EnvSource, ENV_PREFIX, ENV_SEPARATOR};
 pub use locate::LineCol;
 pub use run::{run, run_with, RunError, RunReport};
-pub use spec::{parse_socket_addr, SECTIONS};
+pub use spec::{parse_socket_addr, MetricsSection, SECTIONS};
 pub use yaml::Yaml;
 
 use crate::component::{HandlerConfig, SinkConfig, SourceConfig};

@@ -661,11 +661,14 @@ impl<'de> Deserialize<'de> for Workers {
     }
 }
 
-/// The `metrics:` section.
-#[derive(Debug, Deserialize)]
+/// The `metrics:` section: where kobe serves `/metrics` (Prometheus text format), `/health`
+/// and `/ready` (see docs/METRICS.md).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct MetricsSection {
-    addr: String,
+pub struct MetricsSection {
+    /// Listen address: `IP:PORT`, or `:PORT` for every interface (`:2112`, `127.0.0.1:2112`);
+    /// port 0 picks a free port, which is logged.
+    pub addr: String,
 }
 
 #[cfg(test)]
