@@ -13,9 +13,29 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "info", env = "KOBE_LOG")]
     pub log: String,
 
+    /// Log line format on standard error: `text` (for people) or `json` (one object per line,
+    /// for log collectors).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "KOBE_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields.message` and any other fields.
+    Json,
 }
 
 /// kobe's subcommands.
