@@ -8,7 +8,11 @@
 //! - weak scaling of the shard stage: 1 to (cores) workers, each with its own books, handler
 //!   chain and copy of the corpus, as the engine's shard workers are.
 //!
-//! `cargo bench --bench pipeline`. Environment: `KOBE_BENCH_FRAMES` (frame count),
+//! - metrics on against off: the same pipeline with the engine's telemetry recording into an
+//!   OpenTelemetry Prometheus exporter that a thread scrapes every second, runs interleaved.
+//!
+//! `cargo bench --bench pipeline`. Environment: `KOBE_BENCH_ONLY=metrics` (only the metrics
+//! comparison), `KOBE_BENCH_FRAMES` (frame count),
 //! `KOBE_BENCH_WORKERS` (comma-separated worker counts for the pipeline, default `1,2`),
 //! `KOBE_BENCH_THREADS` (runtime threads, default one per core), `KOBE_BENCH_PROFILE=1` (only
 //! the pipeline, once, for `perf record`).
@@ -18,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use figment::value::Value;
 use kobe_core::component::ComponentKind;
-use kobe_core::pipeline::{run, EngineOptions, HandlerSpec, Pipeline, SinkSpec};
+use kobe_core::metrics::{Exporter, Telemetry};
+use kobe_core::pipeline::{run_with, EngineOptions, HandlerSpec, Pipeline, SinkSpec};
 use kobe_core::registry::{AnyConfig, Registry};
 use kobe_core::{EventFilter, EventType};
 use serde::Deserialize;
@@ -144,6 +149,7 @@ fn pipeline_run(
     repeat: usize,
     workers: usize,
     out_dir: &Path,
+    telemetry: Option<Telemetry>,
 ) -> (Duration, f64, u64, u64) {
     let AnyConfig::Source(source) = component(
         registry,
@@ -219,7 +225,9 @@ fn pipeline_run(
     let rt = rt.enable_all().build().unwrap();
     let start = Instant::now();
     let cpu = process_cpu();
-    let report = rt.block_on(run(p, CancellationToken::new())).unwrap();
+    let report = rt
+        .block_on(run_with(p, CancellationToken::new(), telemetry))
+        .unwrap();
     let elapsed = start.elapsed();
     let cpu = process_cpu() - cpu;
     let bad = std::fs::read_to_string(&mismatches)
@@ -421,8 +429,27 @@ fn main() {
     if std::env::var_os("KOBE_BENCH_PROFILE").is_some() {
         // Only the pipeline, once per worker count, for `perf record`.
         for w in workers {
-            pipeline_run(&registry, &corpus_file, &precision, repeat, w, dir.path());
+            pipeline_run(
+                &registry,
+                &corpus_file,
+                &precision,
+                repeat,
+                w,
+                dir.path(),
+                None,
+            );
         }
+        return;
+    }
+    if std::env::var("KOBE_BENCH_ONLY").as_deref() == Ok("metrics") {
+        metrics_cost(
+            &registry,
+            &corpus_file,
+            &precision,
+            repeat,
+            total,
+            dir.path(),
+        );
         return;
     }
     decode_only(&frames, repeat.div_ceil(10));
@@ -470,9 +497,20 @@ fn main() {
             repeat.div_ceil(10),
             w,
             dir.path(),
+            None,
         );
         let (d, cpu, n, bad) = (0..3)
-            .map(|_| pipeline_run(&registry, &corpus_file, &precision, repeat, w, dir.path()))
+            .map(|_| {
+                pipeline_run(
+                    &registry,
+                    &corpus_file,
+                    &precision,
+                    repeat,
+                    w,
+                    dir.path(),
+                    None,
+                )
+            })
             .min_by_key(|r| r.0)
             .unwrap();
         assert_eq!(n as usize, total, "every frame replayed");
@@ -486,4 +524,60 @@ fn main() {
             cpu * 1e9 / total as f64
         );
     }
+    metrics_cost(
+        &registry,
+        &corpus_file,
+        &precision,
+        repeat,
+        total,
+        dir.path(),
+    );
+}
+
+/// The pipeline with one worker, metrics off and on, five interleaved runs each (best of
+/// each): with metrics on, the engine records into a Prometheus exporter that a thread
+/// renders every second, as a scraping Prometheus would make it.
+fn metrics_cost(
+    registry: &Registry,
+    corpus: &Path,
+    precision: &serde_json::Map<String, serde_json::Value>,
+    repeat: usize,
+    total: usize,
+    dir: &Path,
+) {
+    let exporter = Exporter::new().unwrap();
+    let telemetry = Telemetry::new(&exporter.meter());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = {
+        let (exporter, stop) = (exporter.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut bytes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                bytes = exporter.render().unwrap().len();
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            bytes
+        })
+    };
+    let run = |t: Option<Telemetry>| pipeline_run(registry, corpus, precision, repeat, 1, dir, t);
+    run(None);
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        off.push(run(None).0);
+        on.push(run(Some(telemetry.clone())).0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let page = scraper.join().unwrap();
+    let (off, on) = (
+        off.into_iter().min().unwrap(),
+        on.into_iter().min().unwrap(),
+    );
+    let rate = |d: Duration| total as f64 / d.as_secs_f64() / 1e6;
+    println!(
+        "metrics off, 1 worker       {:>6.2} M frames/s\nmetrics on,  1 worker       {:>6.2} M frames/s  ({:.3}x the time of off: {:+.1}%; a scrape page is {page} bytes)",
+        rate(off),
+        rate(on),
+        on.as_secs_f64() / off.as_secs_f64(),
+        (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
+    );
 }

@@ -24,6 +24,11 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// No live status line, progress bar or readable summary on the terminal (they never
+    /// appear when standard error is not a terminal anyway).
+    #[arg(long, short, global = true, env = "KOBE_QUIET")]
+    pub quiet: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

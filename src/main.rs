@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -12,6 +13,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    terminal::set_quiet(cli.quiet);
     init_logging(&cli.log, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,7 +54,7 @@ fn init_logging(level: &str, format: cli::LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(terminal::LogWriter)
         .with_target(false);
     match format {
         cli::LogFormat::Text => builder

@@ -117,6 +117,12 @@ pub trait SourceConfig: Debug + Send + Sync {
         BookHints::default()
     }
 
+    /// Bytes the source will read in all, when known up front (a replay of a regular file):
+    /// progress displays compare it with [`crate::replay::bytes_read`].
+    fn input_size(&self) -> Option<u64> {
+        None
+    }
+
     /// Builds the running source.
     async fn build(&self) -> Result<Box<dyn Source>, ComponentError>;
 }

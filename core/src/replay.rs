@@ -142,6 +142,12 @@ impl SourceConfig for ReplayConfig {
         }
     }
 
+    fn input_size(&self) -> Option<u64> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        meta.is_file()
+            .then(|| meta.len().saturating_mul(u64::from(self.repeat)))
+    }
+
     async fn build(&self) -> Result<Box<dyn Source>, ComponentError> {
         if self.path.as_os_str() != "-" {
             // Fail at build time, before anything runs, with the path in the message.
@@ -192,6 +198,15 @@ impl Source for ReplaySource {
         );
         Ok(player.report)
     }
+}
+
+/// Bytes read by every replay of this process (one count per read, not per frame).
+static BYTES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bytes every replay source of this process has read so far, over all passes: with
+/// [`crate::component::SourceConfig::input_size`] it drives the progress bar of `kobe run`.
+pub fn bytes_read() -> u64 {
+    BYTES_READ.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Plays one pass of the file; keeps counters across passes.
@@ -251,6 +266,7 @@ impl Player {
                 _ = cx.shutdown.cancelled() => return Ok(()),
             };
             let (buf, filled, n) = read.map_err(read_failed(&self.path, self.line))?;
+            BYTES_READ.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
             if n == 0 {
                 if filled > 0 {
                     // A last line without a newline is still a frame.

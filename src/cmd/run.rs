@@ -37,10 +37,20 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         "running {} (SIGINT/SIGTERM drains and stops; a second one exits at once)",
         args.file.display()
     );
-    let telemetry = endpoint.as_ref().map(|e| e.telemetry.clone());
+    let mut telemetry = endpoint.as_ref().map(|e| e.telemetry.clone());
+    // The terminal display reads the same measurements; without metrics, local ones.
+    if telemetry.is_none() && crate::terminal::enabled() {
+        telemetry = Some(kobe_core::metrics::Telemetry::local());
+    }
+    let live = telemetry
+        .as_ref()
+        .and_then(|t| crate::terminal::start(t, pipeline.source.input_size()));
     let result = kobe_core::pipeline::run_with(pipeline, shutdown, telemetry).await;
     if let Some(e) = endpoint {
         e.stop.cancel();
+    }
+    if let Some(live) = live {
+        live.finish(result.as_ref().ok()).await;
     }
     match result {
         Ok(report) => {
