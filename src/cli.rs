@@ -48,6 +48,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run a pipeline file until its source ends or SIGINT/SIGTERM (validates first).
     Run(cmd::run::Args),
+    /// The old engine's command line: `kobe start wss://ws.kraken.com --pair=ETH/USD
+    /// --metrics-addr=:2112 --kafka-cluster-addresses=localhost:9092
+    /// --kafka-producer-pool-size=5` (each flag also from `KOBE_…`, e.g. `KOBE_PAIR`).
+    Start(cmd::start::Args),
     /// Check pipeline files without running them; prints every problem, located.
     Validate(cmd::validate::Args),
     /// List the source, handler and sink types and their options.

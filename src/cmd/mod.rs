@@ -5,6 +5,7 @@ pub mod plugins;
 pub mod record;
 pub mod run;
 pub mod sim;
+pub mod start;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use crate::cli::Command;
 pub async fn dispatch(command: Command, registry: Registry) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run::run(args, &registry).await,
+        Command::Start(args) => start::run(args, &registry).await,
         Command::Validate(args) => validate::run(args, &registry),
         Command::Plugins(args) => plugins::run(args, &registry),
         Command::Sim(args) => sim::run(args).await.map(|()| ExitCode::SUCCESS),

@@ -30,13 +30,19 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    run_pipeline(pipeline, &args.file.display().to_string()).await
+}
+
+/// Runs a loaded pipeline (`kobe run`, `kobe start`): metrics endpoint, terminal display,
+/// the run, and the summary on standard error.
+pub async fn run_pipeline(
+    pipeline: kobe_core::pipeline::Pipeline,
+    label: &str,
+) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
     kobe_core::shutdown::install_signal_handlers(shutdown.clone())?;
     let endpoint = crate::cmd::start_metrics(&pipeline).await?;
-    tracing::info!(
-        "running {} (SIGINT/SIGTERM drains and stops; a second one exits at once)",
-        args.file.display()
-    );
+    tracing::info!("running {label} (SIGINT/SIGTERM drains and stops; a second one exits at once)");
     let mut telemetry = endpoint.as_ref().map(|e| e.telemetry.clone());
     // The terminal display reads the same measurements; without metrics, local ones.
     if telemetry.is_none() && crate::terminal::enabled() {
