@@ -26,6 +26,8 @@ pub struct WorkerProbe {
     /// Symbols whose validity may have changed in the batch being processed.
     touched: Vec<Symbol>,
     started: Option<Instant>,
+    /// The batch being processed arrived with an event that may change a book's validity.
+    rare: bool,
 }
 
 impl std::fmt::Debug for WorkerProbe {
@@ -47,6 +49,7 @@ impl WorkerProbe {
             last: BookStats::default(),
             touched: Vec::new(),
             started: None,
+            rare: false,
         }
     }
 
@@ -58,6 +61,7 @@ impl WorkerProbe {
             .events_out
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let mut counts = [0u64; EventType::ALL.len()];
+        self.rare = false;
         let mut exchange = None;
         for e in &batch.events {
             let t = e.event_type();
@@ -65,10 +69,15 @@ impl WorkerProbe {
             if exchange.is_none() {
                 exchange = e.exchange_ts.map(|x| (e.received_ts, x));
             }
-            if let EventKind::BookSnapshot(b) = &e.kind {
-                if let Some(h) = &inner.histograms {
-                    h.snapshot_size.record(snapshot_bytes(b), &[]);
+            match &e.kind {
+                EventKind::BookUpdate(_) | EventKind::Heartbeat | EventKind::Raw(_) => {}
+                EventKind::BookSnapshot(b) => {
+                    self.rare = true;
+                    if let Some(h) = &inner.histograms {
+                        h.snapshot_size.record(snapshot_bytes(b), &[]);
+                    }
                 }
+                _ => self.rare = true,
             }
         }
         for (t, n) in counts.iter().enumerate() {
@@ -99,6 +108,13 @@ impl WorkerProbe {
             h.process.record(t0.elapsed().as_secs_f64(), &[]);
         }
         let stats = books.stats;
+        // Validity changes with snapshots, acks, resets (seen on arrival) and mismatches (which
+        // the checksum handler adds): otherwise the batch needs no second look.
+        let rare = self.rare
+            || stats.mismatches != self.last.mismatches
+            || stats.precision_errors != self.last.precision_errors
+            || stats.resyncs != self.last.resyncs
+            || stats.reconnects != self.last.reconnects;
         let snaps = stats.snapshots - self.last.snapshots.min(stats.snapshots);
         let ups = stats.updates - self.last.updates.min(stats.updates);
         if snaps > 0 {
@@ -109,6 +125,9 @@ impl WorkerProbe {
         }
         self.last = stats;
 
+        if !rare {
+            return;
+        }
         // Validity changes only with these (rare) events: publish just their symbols.
         let mut entries = None;
         for e in &batch.events {
