@@ -71,6 +71,9 @@ pub struct BookHints {
     pub depth: usize,
     /// Precision of symbols whose instrument frame is not seen.
     pub precision: HashMap<Symbol, InstrumentInfo>,
+    /// Whether the source can resubscribe a symbol for a fresh snapshot ([`ControlRequest`]).
+    /// A replay cannot: handlers then announce a `book_reset` with reason `cannot_resync`.
+    pub can_resync: bool,
 }
 
 impl Default for BookHints {
@@ -78,6 +81,7 @@ impl Default for BookHints {
         Self {
             depth: 10,
             precision: HashMap::new(),
+            can_resync: true,
         }
     }
 }
@@ -180,6 +184,13 @@ pub trait HandlerConfig: Debug + Send + Sync {
         Vec::new()
     }
 
+    /// The option (field path and what happens instead) that asks the source for fresh
+    /// snapshots, if any: `kobe validate` and `kobe run` warn about it when the source cannot
+    /// resync ([`BookHints::can_resync`], a replay).
+    fn relies_on_resync(&self) -> Option<ConfigError> {
+        None
+    }
+
     /// Builds one instance; each shard worker gets its own.
     fn build(&self) -> Result<Box<dyn Handler>, ComponentError>;
 }
@@ -196,6 +207,10 @@ pub struct HandlerContext<'a> {
     pub shards: usize,
     /// When the batch started processing.
     pub now: Timestamp,
+    /// Whether the source honours [`ControlRequest`]s ([`BookHints::can_resync`]; true unless
+    /// the engine says otherwise). When it does not, a handler that would ask for a resync
+    /// emits a `book_reset` (reason `cannot_resync`) instead.
+    pub can_resync: bool,
 }
 
 impl<'a> HandlerContext<'a> {
@@ -212,6 +227,7 @@ impl<'a> HandlerContext<'a> {
             shard,
             shards,
             now: Timestamp::now(),
+            can_resync: true,
         }
     }
 }

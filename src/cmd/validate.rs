@@ -25,15 +25,20 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let mut bad = 0usize;
     for file in &args.files {
         match load(file, &args.set, &EnvSource::Process, registry) {
-            Ok(p) => println!(
-                "{}: OK ({} source, {} handler{}, {} sink{})",
-                file.display(),
-                p.source_type,
-                p.handlers.len(),
-                if p.handlers.len() == 1 { "" } else { "s" },
-                p.sinks.len(),
-                if p.sinks.len() == 1 { "" } else { "s" },
-            ),
+            Ok(p) => {
+                for w in p.warnings() {
+                    eprintln!("warning: {}: {w}", file.display());
+                }
+                println!(
+                    "{}: OK ({} source, {} handler{}, {} sink{})",
+                    file.display(),
+                    p.source_type,
+                    p.handlers.len(),
+                    if p.handlers.len() == 1 { "" } else { "s" },
+                    p.sinks.len(),
+                    if p.sinks.len() == 1 { "" } else { "s" },
+                )
+            }
             Err(diagnostics) => {
                 bad += 1;
                 eprintln!("{diagnostics}");

@@ -209,6 +209,7 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             control_tx: control_tx.clone(),
             fanout: fanout.clone(),
             names: pipeline.handlers.iter().map(|h| h.path.clone()).collect(),
+            can_resync: hints.can_resync,
         };
         worker_tasks.push(tokio::spawn(worker.run(rx)));
     }
@@ -291,6 +292,7 @@ struct Worker {
     control_tx: mpsc::UnboundedSender<ControlRequest>,
     fanout: Fanout,
     names: Vec<String>,
+    can_resync: bool,
 }
 
 impl Worker {
@@ -328,6 +330,7 @@ impl Worker {
     fn process(&mut self, batch: &mut EventBatch, report: &mut WorkerReport) {
         let mut cx =
             HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
+        cx.can_resync = self.can_resync;
         for (handler, name) in self.chain.iter_mut().zip(&self.names) {
             let before = batch.len() as u64;
             let withheld_before = cx.books.withheld_total();
@@ -354,6 +357,7 @@ impl Worker {
     fn tick(&mut self, last: bool) {
         let mut cx =
             HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
+        cx.can_resync = self.can_resync;
         for handler in &mut self.chain {
             handler.tick(&mut cx, last);
         }
