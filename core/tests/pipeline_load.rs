@@ -294,3 +294,22 @@ fn load_reads_the_file_and_reports_a_missing_one() {
     ));
     assert!(err.to_string().contains("cannot read the pipeline file"));
 }
+
+#[test]
+fn an_override_that_puts_a_map_where_the_file_has_a_scalar_is_blamed() {
+    let errs = errors(load_with(GOOD, &["sinks.out.path.deeper=x"], &[]));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("--set sinks.out.path.deeper: sinks.out.path: "),
+        "{errs:?}"
+    );
+    let errs = errors(load_with(
+        GOOD,
+        &[],
+        &[("KOBE_SINKS__OUT__PATH__DEEPER", "x")],
+    ));
+    assert!(
+        errs[0].starts_with("env KOBE_SINKS__OUT__PATH__DEEPER: sinks.out.path: "),
+        "{errs:?}"
+    );
+}

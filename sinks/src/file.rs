@@ -57,6 +57,9 @@ pub enum FileSinkError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `rotate_bytes` was set for something that is not a regular file.
+    #[error("{0} is not a regular file (a device or a pipe), so it cannot be rotated; set rotate_bytes: 0")]
+    Rotate(PathBuf),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileSinkError + 'a {
@@ -93,10 +96,14 @@ impl SinkConfig for FileConfig {
                 .await
                 .map_err(io("create directory", dir))?;
         }
-        let (file, size) = open(&self.path).await?;
+        let (file, size, regular) = open(&self.path).await?;
+        if !regular && self.rotate_bytes > 0 {
+            return Err(Box::new(FileSinkError::Rotate(self.path.clone())));
+        }
         Ok(Box::new(FileSink {
             config: self.clone(),
             out: BackgroundFile::new(file),
+            regular,
             size,
             pending: Vec::with_capacity(self.buffer_bytes.min(16 << 20)),
             report: SinkReport::default(),
@@ -104,12 +111,14 @@ impl SinkConfig for FileConfig {
     }
 }
 
-async fn open(path: &Path) -> Result<(File, u64), FileSinkError> {
+/// Opens `path` for appending: the file, its size, and whether it is a regular file (a device
+/// such as `/dev/null` or `/dev/stdout`, or a pipe, cannot be fsynced or rotated).
+async fn open(path: &Path) -> Result<(File, u64, bool), FileSinkError> {
     let owned = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let file = OpenOptions::new().create(true).append(true).open(&owned)?;
-        let size = file.metadata()?.len();
-        Ok((file, size))
+        let meta = file.metadata()?;
+        Ok((file, meta.len(), meta.is_file()))
     })
     .await
     .map_err(|e| io("open", path)(std::io::Error::other(e)))?
@@ -121,6 +130,8 @@ async fn open(path: &Path) -> Result<(File, u64), FileSinkError> {
 struct FileSink {
     config: FileConfig,
     out: BackgroundFile,
+    /// A regular file (fsynced at close and rotation); false for devices and pipes.
+    regular: bool,
     size: u64,
     pending: Vec<u8>,
     report: SinkReport,
@@ -139,8 +150,14 @@ impl FileSink {
             .map_err(io("write", &self.config.path))
     }
 
+    /// Pushes everything out and makes it durable, where that means anything: only a regular
+    /// file can be fsynced (`fsync /dev/null` fails with EINVAL after every record was
+    /// written).
     async fn sync(&mut self) -> Result<(), FileSinkError> {
         self.push().await?;
+        if !self.regular {
+            return Ok(());
+        }
         self.out
             .sync()
             .await
@@ -166,7 +183,7 @@ impl FileSink {
         tokio::fs::rename(&path, &target)
             .await
             .map_err(io("rotate", &path))?;
-        let (file, size) = open(&path).await?;
+        let (file, size, _) = open(&path).await?;
         self.out = BackgroundFile::new(file);
         self.size = size;
         tracing::info!(from = %path.display(), to = %target.display(), "rotated");
