@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod out;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::out::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            crate::out::errln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -74,5 +75,8 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // Its own report of a failed write is an `eprintln!`, which panics when standard
+        // error is closed, inside whichever task logged (the signal handler's, say).
+        .log_internal_errors(false)
         .init();
 }

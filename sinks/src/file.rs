@@ -25,7 +25,8 @@ pub struct FileConfig {
     pub format: RecordFormat,
     /// Rotate once the file holds at least this many bytes: it is renamed to `PATH.1`
     /// (then `PATH.2`, ...) and a new file started. Rotation happens between batches, so no
-    /// record is split. 0 never rotates.
+    /// record is split. 0 never rotates. Devices and pipes (`/dev/stdout`) are never rotated
+    /// nor fsynced.
     #[serde(default)]
     pub rotate_bytes: u64,
     /// Push buffered records to the operating system at least this often, in milliseconds.
@@ -57,9 +58,6 @@ pub enum FileSinkError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// `rotate_bytes` was set for something that is not a regular file.
-    #[error("{0} is not a regular file (a device or a pipe), so it cannot be rotated; set rotate_bytes: 0")]
-    Rotate(PathBuf),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FileSinkError + 'a {
@@ -97,8 +95,11 @@ impl SinkConfig for FileConfig {
                 .map_err(io("create directory", dir))?;
         }
         let (file, size, regular) = open(&self.path).await?;
-        if !regular && self.rotate_bytes > 0 {
-            return Err(Box::new(FileSinkError::Rotate(self.path.clone())));
+        if !regular {
+            tracing::info!(
+                path = %self.path.display(),
+                "not a regular file (a device or a pipe): written without fsync or rotation"
+            );
         }
         Ok(Box::new(FileSink {
             config: self.clone(),
@@ -209,7 +210,7 @@ impl Sink for FileSink {
                 .await
                 .map_err(io("write", &self.config.path))?;
         }
-        if self.config.rotate_bytes > 0 && self.size >= self.config.rotate_bytes {
+        if self.regular && self.config.rotate_bytes > 0 && self.size >= self.config.rotate_bytes {
             self.rotate().await?;
         }
         Ok(written)

@@ -37,7 +37,7 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         .collect();
     if chosen.is_empty() {
         let names: Vec<&str> = registry.iter().map(|c| c.name).collect();
-        eprintln!(
+        crate::out::errln!(
             "error: no component type `{}`; known: {}",
             args.type_name.unwrap_or_default(),
             names.join(", ")
@@ -56,7 +56,7 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        crate::out::outln!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -87,7 +87,7 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         }
         out.push('\n');
     }
-    print!("{out}");
+    crate::out::out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,8 +23,8 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let pipeline = match crate::cmd::load_pipeline(&args.file, &args.set, registry) {
         Ok(p) => p,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
-            eprintln!(
+            crate::out::err!("{diagnostics}");
+            crate::out::errln!(
                 "error: {} is not a valid pipeline; not started",
                 args.file.display()
             );
@@ -44,10 +44,10 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     match result {
         Ok(report) => {
             log_end(&report);
-            eprintln!("kobe: summary {}", serde_json::to_string(&report)?);
+            crate::out::errln!("kobe: summary {}", serde_json::to_string(&report)?);
             if let Err(broken) = report.check_accounting() {
                 // A count went missing: a bug, and never to pass silently.
-                eprintln!("error: the run's counts do not add up:\n{broken}");
+                crate::out::errln!("error: the run's counts do not add up:\n{broken}");
                 return Ok(ExitCode::FAILURE);
             }
             Ok(ExitCode::SUCCESS)

@@ -27,9 +27,9 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         match load(file, &args.set, &EnvSource::Process, registry) {
             Ok(p) => {
                 for w in p.warnings() {
-                    eprintln!("warning: {}: {w}", file.display());
+                    crate::out::errln!("warning: {}: {w}", file.display());
                 }
-                println!(
+                crate::out::outln!(
                     "{}: OK ({} source, {} handler{}, {} sink{})",
                     file.display(),
                     p.source_type,
@@ -41,14 +41,14 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
             }
             Err(diagnostics) => {
                 bad += 1;
-                eprintln!("{diagnostics}");
+                crate::out::errln!("{diagnostics}");
             }
         }
     }
     if bad == 0 {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        crate::out::errln!(
             "error: {bad} of {} pipeline file{} invalid",
             args.files.len(),
             if args.files.len() == 1 {
