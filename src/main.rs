@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod out;
 mod terminal;
 
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::out::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -32,10 +33,29 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::out::errln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once. Many error types already print their cause in
+/// their own message (`cannot open x: No such file…`) and also return it as `source()`, so
+/// printing the chain naively repeats it; a cause whose text is already in the message is
+/// left out.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Every component type this binary offers. A custom binary adds its own here.
@@ -55,7 +75,10 @@ fn init_logging(level: &str, format: cli::LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(terminal::LogWriter)
-        .with_target(false);
+        .with_target(false)
+        // Its own report of a failed write is an `eprintln!`, which panics when standard
+        // error is closed, inside whichever task logged (the signal handler's, say).
+        .log_internal_errors(false);
     match format {
         cli::LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -74,6 +74,9 @@ pub struct BookHints {
     /// Symbols whose books the source will deliver, when known up front: `/ready` waits for
     /// a valid book of each.
     pub expected: Vec<Symbol>,
+    /// Whether the source can resubscribe a symbol for a fresh snapshot ([`ControlRequest`]).
+    /// A replay cannot: handlers then announce a `book_reset` with reason `cannot_resync`.
+    pub can_resync: bool,
 }
 
 impl Default for BookHints {
@@ -82,6 +85,7 @@ impl Default for BookHints {
             depth: 10,
             precision: HashMap::new(),
             expected: Vec::new(),
+            can_resync: true,
         }
     }
 }
@@ -190,6 +194,13 @@ pub trait HandlerConfig: Debug + Send + Sync {
         Vec::new()
     }
 
+    /// The option (field path and what happens instead) that asks the source for fresh
+    /// snapshots, if any: `kobe validate` and `kobe run` warn about it when the source cannot
+    /// resync ([`BookHints::can_resync`], a replay).
+    fn relies_on_resync(&self) -> Option<ConfigError> {
+        None
+    }
+
     /// Builds one instance; each shard worker gets its own.
     fn build(&self) -> Result<Box<dyn Handler>, ComponentError>;
 }
@@ -206,6 +217,10 @@ pub struct HandlerContext<'a> {
     pub shards: usize,
     /// When the batch started processing.
     pub now: Timestamp,
+    /// Whether the source honours [`ControlRequest`]s ([`BookHints::can_resync`]; true unless
+    /// the engine says otherwise). When it does not, a handler that would ask for a resync
+    /// emits a `book_reset` (reason `cannot_resync`) instead.
+    pub can_resync: bool,
 }
 
 impl<'a> HandlerContext<'a> {
@@ -222,6 +237,7 @@ impl<'a> HandlerContext<'a> {
             shard,
             shards,
             now: Timestamp::now(),
+            can_resync: true,
         }
     }
 }

@@ -51,6 +51,9 @@ pub enum ResetReason {
     Resync,
     /// The instrument's price or quantity precision changed.
     PrecisionChange,
+    /// The book went invalid (checksum mismatch, precision change) and the source cannot
+    /// resubscribe (a replay): the book's records stop until the next snapshot in the input.
+    CannotResync,
 }
 
 impl ResetReason {
@@ -60,6 +63,7 @@ impl ResetReason {
             Self::Reconnect => "reconnect",
             Self::Resync => "resync",
             Self::PrecisionChange => "precision_change",
+            Self::CannotResync => "cannot_resync",
         }
     }
 }

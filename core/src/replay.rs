@@ -124,6 +124,8 @@ impl SourceConfig for ReplayConfig {
 
     fn book_hints(&self) -> BookHints {
         BookHints {
+            // A file cannot be asked for a fresh snapshot.
+            can_resync: false,
             depth: usize::from(self.depth),
             precision: self
                 .precision

@@ -38,7 +38,7 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let show_metrics = args.type_name.as_deref().is_none_or(|t| t == "metrics");
     if chosen.is_empty() && !show_metrics {
         let names: Vec<&str> = registry.iter().map(|c| c.name).collect();
-        eprintln!(
+        crate::out::errln!(
             "error: no component type `{}`; known: {}",
             args.type_name.unwrap_or_default(),
             names.join(", ")
@@ -57,7 +57,7 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        crate::out::outln!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -97,7 +97,7 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         out.push_str(&table(&options(schema.to_value())));
         out.push('\n');
     }
-    print!("{out}");
+    crate::out::out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -63,7 +63,7 @@ pub struct Args {
 pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let yaml = pipeline_yaml(&args);
     if args.print_pipeline {
-        print!("{yaml}");
+        crate::out::out!("{yaml}");
         return Ok(ExitCode::SUCCESS);
     }
     let pipeline = match load_str(
@@ -75,8 +75,8 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     ) {
         Ok(p) => p,
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            eprintln!("error: the flags do not make a valid pipeline; not started");
+            crate::out::errln!("{diagnostics}");
+            crate::out::errln!("error: the flags do not make a valid pipeline; not started");
             return Ok(ExitCode::FAILURE);
         }
     };

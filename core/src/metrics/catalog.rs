@@ -129,7 +129,7 @@ pub const CATALOG: &[MetricDoc] = &[
     MetricDoc { name: KAFKA_QUEUE, kind: Gauge, labels: &["producer"], owner: "kafka sink", help: "Records in librdkafka's queue (waiting or in flight), by producer" },
     MetricDoc { name: BUILD_INFO, kind: Gauge, labels: &["version"], owner: "engine", help: "Always 1; the labels say which kobe is running" },
     MetricDoc { name: MISMATCHES, kind: Counter, labels: &["symbol"], owner: "engine", help: "Checksum mismatches, by symbol" },
-    MetricDoc { name: RESETS, kind: Counter, labels: &["symbol", "reason"], owner: "engine", help: "Books thrown away and rebuilt, by symbol and reason (reconnect, resync, precision_change)" },
+    MetricDoc { name: RESETS, kind: Counter, labels: &["symbol", "reason"], owner: "engine", help: "Books thrown away and rebuilt, by symbol and reason (reconnect, resync, precision_change, cannot_resync)" },
     MetricDoc { name: WS_CONNECTS, kind: Counter, labels: &[], owner: "kraken source", help: "WebSocket connections established (first connects and reconnects)" },
     MetricDoc { name: WS_RECONNECTS, kind: Counter, labels: &[], owner: "kraken source", help: "WebSocket connections re-established after a loss" },
     MetricDoc { name: SOURCE_FRAMES, kind: Counter, labels: &[], owner: "kraken source", help: "Frames received from the exchange" },

@@ -54,7 +54,7 @@ pub(crate) struct BookEntry {
     /// Why it is not valid, for `/ready`.
     pub(crate) why: &'static str,
     pub(crate) mismatches: u64,
-    pub(crate) resets: [u64; 3],
+    pub(crate) resets: [u64; 4],
     pub(crate) spread: Option<f64>,
     /// The symbol's sequence number at the last tick, and when it last moved (Unix seconds).
     pub(crate) last_seq: u64,
@@ -66,13 +66,15 @@ pub(crate) fn reason_index(r: ResetReason) -> usize {
         ResetReason::Reconnect => 0,
         ResetReason::Resync => 1,
         ResetReason::PrecisionChange => 2,
+        ResetReason::CannotResync => 3,
     }
 }
 
-const REASONS: [ResetReason; 3] = [
+const REASONS: [ResetReason; 4] = [
     ResetReason::Reconnect,
     ResetReason::Resync,
     ResetReason::PrecisionChange,
+    ResetReason::CannotResync,
 ];
 
 type FillProbe = Box<dyn Fn() -> Option<(usize, usize)> + Send + Sync>;

@@ -235,6 +235,7 @@ pub async fn run_with(
             fanout: fanout.clone(),
             probe: telemetry.as_ref().map(|t| WorkerProbe::new(t, &names)),
             names: names.clone(),
+            can_resync: hints.can_resync,
         };
         worker_tasks.push(tokio::spawn(worker.run(rx)));
     }
@@ -324,6 +325,7 @@ struct Worker {
     fanout: Fanout,
     names: Vec<String>,
     probe: Option<WorkerProbe>,
+    can_resync: bool,
 }
 
 impl Worker {
@@ -364,6 +366,7 @@ impl Worker {
         }
         let mut cx =
             HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
+        cx.can_resync = self.can_resync;
         for (i, (handler, name)) in self.chain.iter_mut().zip(&self.names).enumerate() {
             let before = batch.len() as u64;
             let withheld_before = cx.books.withheld_total();
@@ -397,6 +400,7 @@ impl Worker {
     fn tick(&mut self, last: bool) {
         let mut cx =
             HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
+        cx.can_resync = self.can_resync;
         for handler in &mut self.chain {
             handler.tick(&mut cx, last);
         }
