@@ -16,8 +16,8 @@ use super::Pipeline;
 use crate::book::BookStore;
 use crate::bus::{Fanout, Sequencer, SourceOutput};
 use crate::component::{
-    ComponentError, ControlRequest, Handler, HandlerContext, Sink, SinkReport, SourceContext,
-    SourceReport,
+    ComponentError, ControlRequest, Handler, HandlerContext, HandlerFault, Sink, SinkReport,
+    SourceContext, SourceReport,
 };
 use crate::event::{EventBatch, EventFilter, EventType};
 
@@ -28,8 +28,10 @@ pub struct RunReport {
     pub source: SourceReport,
     /// Events that left the handler chain, over all workers.
     pub events: u64,
-    /// Handler errors (reported in the log, batch kept).
+    /// Handler errors (reported in the log, batch kept), panics included.
     pub handler_errors: u64,
+    /// Handler panics that were caught (plugins), a part of `handler_errors`.
+    pub handler_panics: u64,
     /// Each sink's counts, by id.
     pub sinks: BTreeMap<String, SinkReport>,
 }
@@ -64,6 +66,9 @@ pub enum RunError {
 struct WorkerReport {
     events: u64,
     handler_errors: u64,
+    handler_panics: u64,
+    /// The error of a handler that asked the pipeline to stop.
+    fatal: Option<(String, ComponentError)>,
 }
 
 /// Runs `pipeline` until its source ends or `shutdown` is cancelled, then drains and closes
@@ -144,6 +149,9 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             control_tx: control_tx.clone(),
             fanout: fanout.clone(),
             names: pipeline.handlers.iter().map(|h| h.path.clone()).collect(),
+            stop: shutdown.clone(),
+            panics: 0,
+            fatal: None,
         };
         worker_tasks.push(tokio::spawn(worker.run(rx)));
     }
@@ -187,6 +195,10 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             Ok(w) => {
                 report.events += w.events;
                 report.handler_errors += w.handler_errors;
+                report.handler_panics += w.handler_panics;
+                if let Some((component, source)) = w.fatal {
+                    keep(RunError::Component { component, source });
+                }
             }
             Err(_) => keep(RunError::Panic {
                 component: format!("worker {shard}"),
@@ -219,6 +231,10 @@ struct Worker {
     control_tx: mpsc::UnboundedSender<ControlRequest>,
     fanout: Fanout,
     names: Vec<String>,
+    /// Cancelled when a handler asks the pipeline to stop.
+    stop: CancellationToken,
+    panics: u64,
+    fatal: Option<(String, ComponentError)>,
 }
 
 impl Worker {
@@ -226,6 +242,8 @@ impl Worker {
         let mut report = WorkerReport {
             events: 0,
             handler_errors: 0,
+            handler_panics: 0,
+            fatal: None,
         };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -247,6 +265,8 @@ impl Worker {
             }
         }
         self.tick(true);
+        report.handler_panics = self.panics;
+        report.fatal = self.fatal.take();
         report
     }
 
@@ -257,7 +277,17 @@ impl Worker {
         for (handler, name) in self.chain.iter_mut().zip(&self.names) {
             if let Err(e) = handler.process(batch, &mut cx) {
                 errors += 1;
-                tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
+                let fault = e.downcast_ref::<HandlerFault>();
+                if fault.is_some_and(|f| f.panicked) {
+                    self.panics += 1;
+                }
+                if fault.is_some_and(|f| f.stop) {
+                    tracing::error!(handler = %name, shard = self.shard, "handler failed, stopping the pipeline: {e}");
+                    self.stop.cancel();
+                    self.fatal.get_or_insert((name.clone(), e));
+                } else {
+                    tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
+                }
             }
         }
         self.sequencer.assign(&mut batch.events);

@@ -1,0 +1,67 @@
+//! Test-only handler `faulty`: emits a `{"n":N}` record after every event, and panics in the
+//! middle of batch number `panic_on_batch` (1-based) after emitting for its first half, so
+//! tests can check that a caught panic leaves the batch unchanged.
+
+use kobe_plugin_sdk::{Batch, Handler, Host};
+
+/// Options of `faulty`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultyConfig {
+    /// The batch (1-based) in whose middle it panics; never when absent.
+    #[serde(default)]
+    pub panic_on_batch: Option<u64>,
+}
+
+/// The handler.
+pub struct Faulty {
+    panic_on_batch: Option<u64>,
+    batches: u64,
+    events: u64,
+}
+
+impl Handler for Faulty {
+    type Config = FaultyConfig;
+    const TYPE_NAME: &'static str = "faulty";
+    const DESCRIPTION: &'static str = "test-only: a record per event; panics mid-batch on request";
+
+    fn new(config: FaultyConfig) -> Result<Self, String> {
+        Ok(Faulty {
+            panic_on_batch: config.panic_on_batch,
+            batches: 0,
+            events: 0,
+        })
+    }
+
+    fn process(&mut self, batch: Batch<'_>, host: &mut Host<'_>) -> Result<(), String> {
+        self.batches += 1;
+        let panics = self.panic_on_batch == Some(self.batches);
+        for (index, _) in batch.iter() {
+            if panics && index == batch.len() / 2 {
+                panic!("faulty plugin: deliberate panic in batch {}", self.batches);
+            }
+            self.events += 1;
+            host.emit(index, &serde_json::json!({ "n": self.events }))?;
+        }
+        Ok(())
+    }
+}
+
+kobe_plugin_sdk::export_plugin!(handler: Faulty);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kobe_plugin_sdk::testing::{HandlerHarness, TestEvent};
+
+    #[test]
+    fn a_panic_is_caught_and_reported() {
+        let mut h =
+            HandlerHarness::<Faulty>::new(serde_json::json!({"panic_on_batch": 2})).unwrap();
+        let events = vec![TestEvent::top("A/B", &[], &[]); 4];
+        assert_eq!(h.process(&events).unwrap().emitted.len(), 4);
+        let err = h.process(&events).unwrap_err();
+        assert!(err.contains("deliberate panic in batch 2"), "{err}");
+        assert_eq!(h.process(&events).unwrap().emitted.len(), 4);
+    }
+}
