@@ -270,6 +270,7 @@ pub async fn replay_file(path: &std::path::Path, raw: bool) -> (Vec<Event>, Sour
         depth: 25,
         precision: Default::default(),
         repeat: 1,
+        received_ts: Default::default(),
     };
     let source = cfg.build().await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
