@@ -194,7 +194,8 @@ fn redis_streams_plugin_delivers_every_record_of_a_replay() {
     let written = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = written.lines().collect();
     assert!(lines.len() > 40, "{} records", lines.len());
-    assert_eq!(report["sinks"]["redis"]["records"], lines.len() as u64);
+    assert_eq!(report["sinks"]["redis"]["written"], lines.len() as u64);
+    assert_eq!(report["accounting"]["ok"], true, "{report}");
 
     // Group the file's records the way the sink keys its streams, in order.
     let mut expected: std::collections::BTreeMap<String, Vec<(String, String)>> =

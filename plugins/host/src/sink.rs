@@ -333,6 +333,14 @@ impl Sink for PluginSink {
                 // Records go over without the line ending the stream formats add.
                 r.bytes.pop();
                 r.spans.push((t, e.symbol, start, r.bytes.len()));
+            } else {
+                // Accepted by the filter but without a rendering in this format (`raw`
+                // keeps only frames): a term of the sink's identity, never silent.
+                *self
+                    .report
+                    .not_written
+                    .entry("no_rendering".into())
+                    .or_default() += 1;
             }
         }
         if r.spans.is_empty() {
@@ -350,7 +358,6 @@ impl Sink for PluginSink {
         let bytes = r.bytes.len() as u64;
         self.spare = Some(r);
         result.map_err(|e| self.call_error("write", e))?;
-        self.report.records += n;
         self.report.bytes += bytes;
         Ok(n)
     }
