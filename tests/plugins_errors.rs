@@ -257,6 +257,7 @@ fn a_panic_under_skip_is_counted_and_the_batch_goes_on_unchanged() {
     assert!(stderr.contains("deliberate panic in batch 3"), "{stderr}");
     let report = summary(&out.stderr);
     assert_eq!(report["handler_panics"], 1, "{report}");
+    assert_eq!(report["accounting"]["ok"], true, "{report}");
     assert_eq!(report["handler_errors"], 1, "{report}");
     let (book, plugin) = split(&dir.path().join("skip.ndjson"));
     // Every source event went on, in order and unchanged (seq aside: plugin records take numbers).
