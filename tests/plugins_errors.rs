@@ -307,8 +307,9 @@ fn a_panic_under_stop_drains_and_exits_non_zero() {
         "a clean exit with status 1: {stderr}"
     );
     assert!(
-        stderr.contains("handlers[2] failed: plugin `faulty`: plugin panicked: faulty plugin: deliberate panic in batch 3")
-            || stderr.contains("handlers[2] failed: plugin `faulty`: panicked: faulty plugin: deliberate panic in batch 3"),
+        stderr.contains(
+            "error: handlers[2] failed: plugin `faulty`: panicked: faulty plugin: deliberate panic in batch 3"
+        ),
         "{stderr}"
     );
     assert!(!stderr.contains("kobe: summary"), "{stderr}");
