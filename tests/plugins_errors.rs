@@ -368,3 +368,34 @@ fn plugins_load_lists_a_librarys_types_options_and_versions() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ABI version 2"));
 }
+
+#[test]
+fn a_sink_plugin_that_panics_fails_the_run_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = lib("kobe-test-plugin-faulty");
+    let input = fixtures().join(FIXTURE);
+    let records = dir.path().join("records.ndjson");
+    let yaml = format!(
+        "source:\n  type: replay\n  path: {input:?}\n  precision: {{\"BTC/USD\": [1, 8]}}\n\
+         handlers:\n  - type: snapshot\n  - type: update\n\
+         sinks:\n  out:\n    type: plugin\n    path: {faulty:?}\n    config: {{path: {records:?}, panic_on_batch: 2}}\n\
+         engine:\n  batch_size: 8\n"
+    );
+    let file = dir.path().join("sink.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = kobe(&["run", file.to_str().unwrap()], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: sinks.out failed: sink plugin `faulty_sink` failed to write: plugin panicked: faulty sink: deliberate panic in batch 2"
+        ),
+        "{stderr}"
+    );
+    // The batch before the panic was accepted, so it is in the file.
+    let written = std::fs::read_to_string(&records).unwrap();
+    assert!(written.lines().count() >= 1);
+    for line in written.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}

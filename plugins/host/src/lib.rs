@@ -15,6 +15,8 @@ pub mod handler;
 pub mod library;
 mod options;
 pub mod sink;
+#[cfg(test)]
+mod tests;
 
 pub use calls::schema;
 pub use handler::{LinkedHandlerConfig, PluginHandler, PluginHandlerConfig};

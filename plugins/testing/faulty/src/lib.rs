@@ -1,8 +1,11 @@
-//! Test-only handler `faulty`: emits a `{"n":N}` record after every event, and panics in the
-//! middle of batch number `panic_on_batch` (1-based) after emitting for its first half, so
-//! tests can check that a caught panic leaves the batch unchanged.
+//! Test-only plugins. Handler `faulty`: emits a `{"n":N}` record after every event, and panics
+//! in the middle of batch number `panic_on_batch` (1-based) after emitting for its first half,
+//! so tests can check that a caught panic leaves the batch unchanged. Sink `faulty_sink`:
+//! appends every record as a line to `path`, and panics on batch `panic_on_batch`.
 
-use kobe_plugin_sdk::{Batch, Handler, Host};
+use std::io::Write;
+
+use kobe_plugin_sdk::{Batch, Handler, Host, Record, Sink};
 
 /// Options of `faulty`.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -47,7 +50,61 @@ impl Handler for Faulty {
     }
 }
 
-kobe_plugin_sdk::export_plugin!(handler: Faulty);
+/// Options of `faulty_sink`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultySinkConfig {
+    /// File the records are appended to, one per line.
+    pub path: std::path::PathBuf,
+    /// The batch (1-based) on which `write` panics; never when absent.
+    #[serde(default)]
+    pub panic_on_batch: Option<u64>,
+}
+
+/// The sink.
+pub struct FaultySink {
+    file: std::io::BufWriter<std::fs::File>,
+    panic_on_batch: Option<u64>,
+    batches: u64,
+}
+
+impl Sink for FaultySink {
+    type Config = FaultySinkConfig;
+    const TYPE_NAME: &'static str = "faulty_sink";
+    const DESCRIPTION: &'static str = "test-only: records to a file; panics on request";
+
+    fn open(config: FaultySinkConfig) -> Result<Self, String> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.path)
+            .map_err(|e| format!("{}: {e}", config.path.display()))?;
+        Ok(FaultySink {
+            file: std::io::BufWriter::new(file),
+            panic_on_batch: config.panic_on_batch,
+            batches: 0,
+        })
+    }
+
+    fn write(&mut self, records: &[Record<'_>]) -> Result<(), String> {
+        self.batches += 1;
+        if self.panic_on_batch == Some(self.batches) {
+            panic!("faulty sink: deliberate panic in batch {}", self.batches);
+        }
+        for r in records {
+            self.file.write_all(r.bytes).map_err(|e| e.to_string())?;
+            self.file.write_all(b"\n").map_err(|e| e.to_string())?;
+        }
+        // Accepted means on disk here: a later failure must not lose this batch.
+        self.file.flush().map_err(|e| e.to_string())
+    }
+
+    fn close(mut self) -> Result<(), String> {
+        self.file.flush().map_err(|e| e.to_string())
+    }
+}
+
+kobe_plugin_sdk::export_plugin!(handler: Faulty, sink: FaultySink);
 
 #[cfg(test)]
 mod tests {
