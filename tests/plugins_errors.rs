@@ -399,3 +399,43 @@ fn a_sink_plugin_that_panics_fails_the_run_cleanly() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
 }
+
+#[test]
+fn sink_plugins_run_on_a_thread_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = lib("kobe-test-plugin-faulty");
+    let input = fixtures().join(FIXTURE);
+    let records = dir.path().join("records.ndjson");
+    let run = |prefix: &str| {
+        let yaml = format!(
+            "source: {{type: replay, path: {input:?}, precision: {{\"BTC/USD\": [1, 8]}}}}\n\
+             sinks:\n  out:\n    type: plugin\n    path: {faulty:?}\n    config: {{path: {records:?}, thread_prefix: {prefix:?}}}\n"
+        );
+        let file = dir.path().join("thread.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        kobe(&["run", file.to_str().unwrap()], dir.path())
+    };
+    let out = run("kobe-sink-out");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = summary(&out.stderr);
+    assert_eq!(
+        report["sinks"]["out"]["written"], report["source"]["events"],
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&records).unwrap().lines().count() as u64,
+        report["source"]["events"].as_u64().unwrap()
+    );
+    // The check can fail: on any other thread (a runtime worker) the plugin refuses to open.
+    let out = run("tokio-runtime-worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sink plugin `faulty_sink` did not open: called on thread \"kobe-sink-out\", expected \"tokio-runtime-worker\""),
+        "{stderr}"
+    );
+}

@@ -71,3 +71,13 @@ pub fn validate(c: &ComponentDecl, config: &str) -> Vec<ConfigError> {
 pub(crate) extern "C-unwind" fn keep_error(ctx: *mut c_void, s: Str) {
     keep_text(ctx, s)
 }
+
+/// A problem reported by `create`: with its path for a refused config, as it is otherwise (the
+/// plugin failed to open, or panicked).
+pub(crate) fn describe(status: Status, e: &ConfigError) -> String {
+    if status == Status::InvalidConfig {
+        format!("{}: {}", e.path, e.message)
+    } else {
+        e.message.clone()
+    }
+}

@@ -17,7 +17,7 @@ use kobe_core::{
 use kobe_plugin_sdk::abi::{self, flags, kind, HandlerVTable, HostApi, Status, Str};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::calls::with_report;
+use crate::calls::{describe, with_report};
 use crate::library::{self, text, LoadError};
 use crate::options::{
     empty_object, AnyObject, LinkedHandlerSchema, LoadedHandlerSchema, OnError, SchemaAs,
@@ -193,10 +193,7 @@ impl PluginHandler {
         });
         let plugin: Arc<str> = text(table.component.type_name).into();
         if status != Status::Ok || instance.is_null() {
-            let problems: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.path, e.message))
-                .collect();
+            let problems: Vec<String> = errors.iter().map(|e| describe(status, e)).collect();
             return Err(CreateError {
                 plugin: plugin.to_string(),
                 problems: problems.join("; "),

@@ -20,7 +20,7 @@ use kobe_plugin_sdk::abi::{self, SinkVTable, Status, Str};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tokio::sync::oneshot;
 
-use crate::calls::{keep_error, with_report};
+use crate::calls::{describe, keep_error, with_report};
 use crate::library::{self, text, LoadError};
 use crate::options::{empty_object, AnyObject, LinkedSinkSchema, SchemaAs};
 
@@ -275,10 +275,8 @@ impl PluginSink {
                     (table.create)(Str::new(&config), ctx, report, &mut instance)
                 });
                 if status != Status::Ok || instance.is_null() {
-                    let problems: Vec<String> = errors
-                        .iter()
-                        .map(|e| format!("{}: {}", e.path, e.message))
-                        .collect();
+                    let problems: Vec<String> =
+                        errors.iter().map(|e| describe(status, e)).collect();
                     let _ = opened_tx.send(Err(problems.join("; ")));
                     return;
                 }

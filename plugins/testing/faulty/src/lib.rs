@@ -59,12 +59,31 @@ pub struct FaultySinkConfig {
     /// The batch (1-based) on which `write` panics; never when absent.
     #[serde(default)]
     pub panic_on_batch: Option<u64>,
+    /// Fail unless every call runs on a thread whose name starts with this (kobe runs sink
+    /// plugins on a thread of their own, `kobe-sink-ID`).
+    #[serde(default)]
+    pub thread_prefix: Option<String>,
+}
+
+/// Fails unless the current thread's name starts with `prefix`. Read from the kernel: this
+/// library's copy of std does not know the names kobe's std gave its threads.
+fn on_thread(prefix: &Option<String>) -> Result<(), String> {
+    let Some(prefix) = prefix else { return Ok(()) };
+    let name = std::fs::read_to_string("/proc/thread-self/comm")
+        .map_err(|e| format!("cannot read the thread's name: {e}"))?;
+    let name = name.trim_end();
+    if name.starts_with(prefix.as_str()) {
+        Ok(())
+    } else {
+        Err(format!("called on thread {name:?}, expected {prefix:?}"))
+    }
 }
 
 /// The sink.
 pub struct FaultySink {
     file: std::io::BufWriter<std::fs::File>,
     panic_on_batch: Option<u64>,
+    thread_prefix: Option<String>,
     batches: u64,
 }
 
@@ -74,6 +93,7 @@ impl Sink for FaultySink {
     const DESCRIPTION: &'static str = "test-only: records to a file; panics on request";
 
     fn open(config: FaultySinkConfig) -> Result<Self, String> {
+        on_thread(&config.thread_prefix)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -82,11 +102,13 @@ impl Sink for FaultySink {
         Ok(FaultySink {
             file: std::io::BufWriter::new(file),
             panic_on_batch: config.panic_on_batch,
+            thread_prefix: config.thread_prefix,
             batches: 0,
         })
     }
 
     fn write(&mut self, records: &[Record<'_>]) -> Result<(), String> {
+        on_thread(&self.thread_prefix)?;
         self.batches += 1;
         if self.panic_on_batch == Some(self.batches) {
             panic!("faulty sink: deliberate panic in batch {}", self.batches);
@@ -100,6 +122,7 @@ impl Sink for FaultySink {
     }
 
     fn close(mut self) -> Result<(), String> {
+        on_thread(&self.thread_prefix)?;
         self.file.flush().map_err(|e| e.to_string())
     }
 }
