@@ -14,11 +14,15 @@ pub struct FaultyConfig {
     /// The batch (1-based) in whose middle it panics; never when absent.
     #[serde(default)]
     pub panic_on_batch: Option<u64>,
+    /// Ask the source to resync this symbol on every batch.
+    #[serde(default)]
+    pub resync: Option<String>,
 }
 
 /// The handler.
 pub struct Faulty {
     panic_on_batch: Option<u64>,
+    resync: Option<String>,
     batches: u64,
     events: u64,
 }
@@ -31,6 +35,7 @@ impl Handler for Faulty {
     fn new(config: FaultyConfig) -> Result<Self, String> {
         Ok(Faulty {
             panic_on_batch: config.panic_on_batch,
+            resync: config.resync,
             batches: 0,
             events: 0,
         })
@@ -39,6 +44,9 @@ impl Handler for Faulty {
     fn process(&mut self, batch: Batch<'_>, host: &mut Host<'_>) -> Result<(), String> {
         self.batches += 1;
         let panics = self.panic_on_batch == Some(self.batches);
+        if let Some(symbol) = &self.resync {
+            host.resync(symbol)?;
+        }
         for (index, _) in batch.iter() {
             if panics && index == batch.len() / 2 {
                 panic!("faulty plugin: deliberate panic in batch {}", self.batches);
