@@ -439,3 +439,26 @@ fn sink_plugins_run_on_a_thread_of_their_own() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_sink_plugins_config_problems_are_located_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = lib("kobe-plugin-redis-streams");
+    let input = fixtures().join(FIXTURE);
+    let yaml = format!(
+        "source: {{type: replay, path: {input:?}}}\n\
+         sinks:\n  redis:\n    type: plugin\n    path: {redis:?}\n    config:\n      addr: nowhere\n      maxlen: -1\n"
+    );
+    let file = dir.path().join("sink-config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    refused(
+        dir.path(),
+        &file,
+        &[at(
+            &file,
+            8,
+            15,
+            "sinks.redis.config.maxlen: invalid value: integer `-1`, expected u64",
+        )],
+    );
+}

@@ -101,7 +101,17 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts one; a few tries, since the free port found may be taken before redis binds it.
     fn start() -> Redis {
+        for _ in 0..3 {
+            if let Some(r) = Redis::try_start() {
+                return r;
+            }
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn try_start() -> Option<Redis> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -114,20 +124,22 @@ impl Redis {
             .spawn()
             .expect("redis-server is installed (tests/run installs it)");
         // Ready when it says so; its log ends if it fails to start.
-        let stdout = child.stdout.take().unwrap();
-        let mut ready = false;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if line.contains("Ready to accept connections") {
-                ready = true;
-                break;
-            }
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("Ready to accept connections"));
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
         }
-        assert!(ready, "redis-server did not start");
-        Redis {
+        // Keep reading its log, so a full pipe never blocks it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(Redis {
             child,
             addr: format!("127.0.0.1:{port}"),
-        }
+        })
     }
 }
 
