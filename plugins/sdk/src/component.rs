@@ -157,10 +157,11 @@ impl<'a> Host<'a> {
     /// Up to `depth` best levels a side of `symbol`'s current book (as the handlers before
     /// this one left it: the whole batch applied); `None` when it has no valid book.
     pub fn book_top(&mut self, symbol: &str, depth: usize) -> Option<Top<'_>> {
-        self.bids.clear();
-        self.asks.clear();
-        self.bids.resize(depth, Level::default());
-        self.asks.resize(depth, Level::default());
+        // Grown once to the deepest read; the host fills only the first `counts` levels.
+        if self.bids.len() < depth {
+            self.bids.resize(depth, Level::default());
+            self.asks.resize(depth, Level::default());
+        }
         let mut counts = [0usize; 2];
         let status = (self.api.book_top)(
             self.api.ctx,
