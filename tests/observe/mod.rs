@@ -75,9 +75,19 @@ pub struct KobeRun {
 
 /// Starts `kobe run file` and waits for the line that names its metrics endpoint.
 pub async fn kobe_run(file: &Path) -> KobeRun {
-    let mut child = tokio::process::Command::new(kobe_bin())
-        .arg("run")
-        .arg(file)
+    kobe_spawn(&["run".as_ref(), file.as_os_str()]).await
+}
+
+/// Starts `kobe ARGS` and waits for the line that names its metrics endpoint.
+pub async fn kobe_spawn(args: &[&std::ffi::OsStr]) -> KobeRun {
+    let mut cmd = tokio::process::Command::new(kobe_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KOBE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
