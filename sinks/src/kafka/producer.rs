@@ -1,0 +1,237 @@
+//! One member of the producer pool: a librdkafka producer whose delivery reports settle the
+//! per-topic counters, feed the latency histogram, wake a sink waiting for queue room, and,
+//! while the member is being replaced, hand back the records a purge returned.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use opentelemetry::metrics::Histogram;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use tokio::sync::Notify;
+
+use super::stats::Topics;
+
+/// Bits of the delivery opaque that hold the enqueue order; the topic index sits above them.
+const ORDER_BITS: u32 = 48;
+const ORDER_MASK: u64 = (1 << ORDER_BITS) - 1;
+
+/// A message's delivery opaque: its topic and its enqueue order within its pool member.
+pub fn opaque(topic: u32, order: u64) -> usize {
+    ((u64::from(topic) << ORDER_BITS) | (order & ORDER_MASK)) as usize
+}
+
+fn split(opaque: usize) -> (u32, u64) {
+    let v = opaque as u64;
+    ((v >> ORDER_BITS) as u32, v & ORDER_MASK)
+}
+
+/// What the whole sink shares with every delivery callback.
+pub struct Shared {
+    /// Per-topic counters.
+    pub topics: Topics,
+    /// The first delivery failure, for the error that stops the pipeline.
+    pub first_failure: Mutex<Option<String>>,
+    /// Whether any delivery failed.
+    pub failed: AtomicBool,
+    /// Enqueue-to-ack latency, from sampled records.
+    pub latency: Histogram<f64>,
+    /// When the sink started: the origin of the millisecond clocks below.
+    pub epoch: Instant,
+}
+
+impl Shared {
+    /// Milliseconds since the sink started.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// One pool member's state that outlives its producer (a replacement takes it over).
+pub struct MemberState {
+    /// Which member.
+    pub index: usize,
+    /// When a delivery report last arrived, in ms since the sink started.
+    pub last_report_ms: AtomicU64,
+    /// Set while the sink waits for room in the queue; the callbacks then wake it.
+    pub waiting: AtomicBool,
+    /// Wakes the waiting sink.
+    pub room: Notify,
+    /// The order of the record being timed (`u64::MAX`: none).
+    pub sample_order: AtomicU64,
+    /// When that record was enqueued.
+    pub sample_at: Mutex<Instant>,
+    /// librdkafka's queue length at the last batch (for the queue-size gauge).
+    pub queue_len: AtomicI64,
+}
+
+impl MemberState {
+    /// A member that has just had news.
+    pub fn new(index: usize, now_ms: u64) -> Self {
+        Self {
+            index,
+            last_report_ms: AtomicU64::new(now_ms),
+            waiting: AtomicBool::new(false),
+            room: Notify::new(),
+            sample_order: AtomicU64::new(u64::MAX),
+            sample_at: Mutex::new(Instant::now()),
+            queue_len: AtomicI64::new(0),
+        }
+    }
+}
+
+/// A record a purge handed back, to be resent in `order`.
+pub struct Returned {
+    /// Enqueue order within the member.
+    pub order: u64,
+    /// Topic index.
+    pub topic: u32,
+    /// The key, if any.
+    pub key: Option<Vec<u8>>,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// The message timestamp (ms).
+    pub timestamp: Option<i64>,
+}
+
+/// The context of one producer instance.
+pub struct MemberContext {
+    /// Sink-wide state.
+    pub shared: Arc<Shared>,
+    /// The member's lasting state.
+    pub member: Arc<MemberState>,
+    /// While set, purged records are taken back for a resend instead of counted undelivered.
+    pub replacing: AtomicBool,
+    /// Records taken back during a replacement.
+    pub returned: Mutex<Vec<Returned>>,
+}
+
+/// A pool member's producer.
+pub type MemberProducer = ThreadedProducer<MemberContext>;
+
+impl ClientContext for MemberContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let member = self.member.index;
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", producer = member, "{fac}: {message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", producer = member, "{fac}: {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", producer = member, "{fac}: {message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", producer = member, "{fac}: {message}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // Transport errors repeat while brokers are down; librdkafka retries them itself.
+        tracing::warn!(target: "librdkafka", producer = self.member.index, "{error}: {reason}");
+    }
+}
+
+impl ProducerContext for MemberContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let (topic_index, order) = split(opaque);
+        let member = &self.member;
+        member.last_report_ms.store(self.shared.now_ms(), Relaxed);
+        if member.sample_order.load(Relaxed) == order {
+            member.sample_order.store(u64::MAX, Relaxed);
+            if result.is_ok() {
+                let at = *member.sample_at.lock().unwrap_or_else(|p| p.into_inner());
+                self.shared.latency.record(at.elapsed().as_secs_f64(), &[]);
+            }
+        }
+        let Some(topic) = self.shared.topics.get(topic_index) else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                topic.delivered.fetch_add(1, Relaxed);
+            }
+            Err((e, msg)) => {
+                let purged = matches!(
+                    e,
+                    KafkaError::MessageProduction(
+                        RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+                    )
+                );
+                if purged && self.replacing.load(Relaxed) {
+                    self.returned
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(Returned {
+                            order,
+                            topic: topic_index,
+                            key: msg.key().map(<[u8]>::to_vec),
+                            payload: msg.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                            timestamp: msg.timestamp().to_millis(),
+                        });
+                } else if purged {
+                    topic.unflushed.fetch_add(1, Relaxed);
+                } else {
+                    topic.failed.fetch_add(1, Relaxed);
+                    self.report_failure(&topic.name, msg.partition(), e);
+                }
+            }
+        }
+        if member.waiting.load(Relaxed) {
+            member.room.notify_one();
+        }
+    }
+}
+
+impl MemberContext {
+    fn report_failure(&self, topic: &str, partition: i32, e: &KafkaError) {
+        let first = !self.shared.failed.swap(true, Relaxed);
+        let text = format!(
+            "record to topic {topic} (partition {partition}) not delivered: {}",
+            describe(e)
+        );
+        if first {
+            tracing::error!(producer = self.member.index, "{text}");
+            *self
+                .shared
+                .first_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(text);
+        } else {
+            tracing::debug!(producer = self.member.index, "{text}");
+        }
+    }
+}
+
+/// A delivery error with what it usually means.
+pub fn describe(e: &KafkaError) -> String {
+    let hint = match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageTimedOut) => {
+            " (no acknowledgement within delivery_timeout_ms: brokers unreachable or too slow)"
+        }
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+            " (the topic does not exist: create it, or set create_topic)"
+        }
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+            " (the record is larger than the broker's or the producer's message.max.bytes)"
+        }
+        Some(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::SaslAuthenticationFailed,
+        ) => " (not authorized: check the credentials and ACLs)",
+        _ => "",
+    };
+    format!("{e}{hint}")
+}

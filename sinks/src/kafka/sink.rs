@@ -1,0 +1,700 @@
+//! The running `kafka` sink.
+//!
+//! Each accepted event is rendered once and handed to the pool member its symbol hashes to
+//! (`Symbol::stable_hash() % pool_size`), so a symbol's records leave one producer in order;
+//! with idempotence on, librdkafka keeps that order through retries. A full queue makes the
+//! sink wait (`block`) or drop and count (`drop`). Between batches and while waiting, the sink
+//! watches each member: a member with records outstanding and no delivery report for
+//! `stall_timeout_ms`, while the cluster answers, is replaced and its records resent in order.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kobe_core::time::SecondsCache;
+use kobe_core::{ComponentError, EventBatch, EventFilter, EventType, Sink, SinkReport, Symbol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
+use rdkafka::util::Timeout;
+
+use super::admin::Admin;
+use super::config::{KafkaConfig, OnDeliveryFailure, OnFull};
+use super::metrics::{self, Instruments};
+use super::producer::{
+    describe, opaque, MemberContext, MemberProducer, MemberState, Returned, Shared,
+};
+use super::stats::Topics;
+use super::topic::{check_topic_name, Template};
+use super::KafkaSinkError;
+
+/// How long to wait for the cluster's answer when checking it.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a member must stay stuck while the cluster answers before it is replaced.
+const STUCK_WHILE_ANSWERING: Duration = Duration::from_secs(2);
+
+/// One pool member.
+struct Member {
+    producer: MemberProducer,
+    state: Arc<MemberState>,
+    /// Enqueue order of the next record (continues across replacements).
+    next_order: u64,
+    /// When the cluster first answered while this member was stuck.
+    answering_since: Option<Instant>,
+}
+
+/// What a templated topic depends on: the symbol, and the type when the template uses it.
+type TopicKey = (Option<Symbol>, Option<EventType>);
+
+/// The outcome of handing one record to a member.
+enum Enqueued {
+    Accepted,
+    Dropped,
+    Rejected,
+}
+
+pub(super) struct KafkaSink {
+    id: String,
+    config: KafkaConfig,
+    topic: Template,
+    key: Template,
+    /// `(symbol, type)` → topic index and name, for templated topics.
+    topics: HashMap<TopicKey, (u32, Arc<str>)>,
+    /// The index and name of a fixed topic.
+    fixed: Option<(u32, Arc<str>)>,
+    shared: Arc<Shared>,
+    members: Vec<Member>,
+    admin: Admin,
+    /// Topics in use, checked against the cluster.
+    known: Vec<String>,
+    /// Whether the topics still need checking (the cluster did not answer at start).
+    unchecked: bool,
+    /// Whether a cluster outage was reported and not yet its end.
+    outage: bool,
+    last_probe: Option<Instant>,
+    payload: Vec<u8>,
+    key_buf: Vec<u8>,
+    seconds: SecondsCache,
+    bytes: u64,
+    _instruments: Instruments,
+}
+
+impl KafkaSink {
+    pub(super) async fn build(config: &KafkaConfig, id: &str) -> Result<Self, KafkaSinkError> {
+        let problems = config.check();
+        if !problems.is_empty() {
+            let text: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect();
+            return Err(KafkaSinkError::Config(text.join("; ")));
+        }
+        let topic = Template::topic(&config.topic).map_err(KafkaSinkError::Config)?;
+        let key = Template::key(&config.key).map_err(KafkaSinkError::Config)?;
+        let shared = Arc::new(Shared {
+            topics: Topics::default(),
+            first_failure: Mutex::new(None),
+            failed: Default::default(),
+            latency: metrics::latency_histogram(),
+            epoch: Instant::now(),
+        });
+        let mut members = Vec::with_capacity(config.pool_size);
+        for index in 0..config.pool_size {
+            let state = Arc::new(MemberState::new(index, 0));
+            let producer = new_producer(config, id, &shared, &state)?;
+            members.push(Member {
+                producer,
+                state,
+                next_order: 0,
+                answering_since: None,
+            });
+        }
+        let states: Vec<_> = members.iter().map(|m| m.state.clone()).collect();
+        let instruments = metrics::register(&shared, &states, config.queue_capacity());
+        let admin = Admin::new(config)?;
+        let mut sink = Self {
+            id: id.to_string(),
+            config: config.clone(),
+            topic,
+            key,
+            topics: HashMap::new(),
+            fixed: None,
+            shared,
+            members,
+            admin,
+            known: Vec::new(),
+            unchecked: false,
+            outage: false,
+            last_probe: None,
+            payload: Vec::with_capacity(4096),
+            key_buf: Vec::with_capacity(64),
+            seconds: SecondsCache::new(),
+            bytes: 0,
+            _instruments: instruments,
+        };
+        if !sink.topic.has_placeholders() {
+            let name = config.topic.clone();
+            let index = sink.register_topic(&name)?;
+            sink.fixed = Some((index, name.into()));
+        }
+        sink.check_topics_at_start().await?;
+        Ok(sink)
+    }
+
+    /// Checks the fixed topic (if any) once at start. An unreachable cluster is not an error:
+    /// records wait in librdkafka, then the pipeline backpressures, until it answers.
+    async fn check_topics_at_start(&mut self) -> Result<(), KafkaSinkError> {
+        match self.admin.check(self.known.clone(), PROBE_TIMEOUT).await {
+            Ok(check) => {
+                for topic in check.missing {
+                    self.create_or_fail(&topic).await?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.unchecked = true;
+                self.outage = true;
+                tracing::warn!(
+                    sink = %self.id,
+                    "kafka brokers {} unreachable at start ({e}); running anyway: records wait \
+                     in librdkafka (up to {} per producer), then the pipeline backpressures, \
+                     until the brokers answer",
+                    self.config.brokers.join(","),
+                    self.config.queue_capacity()
+                );
+                Ok(())
+            }
+        }
+    }
+
+    async fn create_or_fail(&self, topic: &str) -> Result<(), KafkaSinkError> {
+        match &self.config.create_topic {
+            Some(how) => self.admin.create(topic, how).await,
+            None => Err(KafkaSinkError::MissingTopic {
+                topic: topic.to_string(),
+                brokers: self.config.brokers.join(","),
+            }),
+        }
+    }
+
+    fn register_topic(&mut self, name: &str) -> Result<u32, KafkaSinkError> {
+        check_topic_name(name).map_err(KafkaSinkError::TopicName)?;
+        let index = self.shared.topics.intern(name).ok_or_else(|| {
+            KafkaSinkError::TopicName(format!(
+                "more than {} topics from template {:?}",
+                super::stats::MAX_TOPICS,
+                self.config.topic
+            ))
+        })?;
+        if !self.known.iter().any(|k| k == name) {
+            self.known.push(name.to_string());
+        }
+        Ok(index)
+    }
+
+    /// The topic of an event with a templated topic; a new topic is checked (and created)
+    /// before its first record.
+    async fn templated_topic(
+        &mut self,
+        symbol: Option<&Symbol>,
+        kind: EventType,
+    ) -> Result<(u32, Arc<str>), KafkaSinkError> {
+        let cache_key = (symbol.cloned(), self.topic.uses_type().then_some(kind));
+        if let Some(hit) = self.topics.get(&cache_key) {
+            return Ok(hit.clone());
+        }
+        let name = self.topic.render_topic(symbol, kind);
+        let fresh = !self.known.contains(&name);
+        let index = self.register_topic(&name)?;
+        if fresh && !self.unchecked {
+            match self.admin.check(vec![name.clone()], PROBE_TIMEOUT).await {
+                Ok(check) if !check.missing.is_empty() => self.create_or_fail(&name).await?,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    sink = %self.id,
+                    topic = %name,
+                    "cannot check topic (brokers not answering: {e}); sending anyway"
+                ),
+            }
+        }
+        let entry = (index, Arc::<str>::from(name));
+        self.topics.insert(cache_key, entry.clone());
+        Ok(entry)
+    }
+
+    /// Hands one record to member `m`, waiting for room under `on_full: block`.
+    async fn enqueue(
+        &mut self,
+        m: usize,
+        topic: (u32, &str),
+        key: Option<&[u8]>,
+        payload: &[u8],
+        timestamp: i64,
+    ) -> Result<Enqueued, KafkaSinkError> {
+        loop {
+            let member = &mut self.members[m];
+            match try_send(member, topic, key, payload, Some(timestamp)) {
+                Ok(()) => return Ok(Enqueued::Accepted),
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                    if self.config.on_full == OnFull::Drop {
+                        return Ok(Enqueued::Dropped);
+                    }
+                    self.wait_for_room(m).await?;
+                }
+                Err(e) => {
+                    let text = format!(
+                        "record to topic {} refused by the producer: {}",
+                        topic.1,
+                        describe(&e)
+                    );
+                    self.note_failure(text);
+                    return Ok(Enqueued::Rejected);
+                }
+            }
+        }
+    }
+
+    /// Waits until member `m` reports a delivery (or briefly), watching the pool meanwhile.
+    async fn wait_for_room(&mut self, m: usize) -> Result<(), KafkaSinkError> {
+        let state = self.members[m].state.clone();
+        state.waiting.store(true, Relaxed);
+        let _ = tokio::time::timeout(Duration::from_millis(50), state.room.notified()).await;
+        state.waiting.store(false, Relaxed);
+        self.maintain().await
+    }
+
+    fn note_failure(&self, text: String) {
+        let first = !self.shared.failed.swap(true, Relaxed);
+        if first {
+            tracing::error!(sink = %self.id, "{text}");
+            *self
+                .shared
+                .first_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(text);
+        } else {
+            tracing::debug!(sink = %self.id, "{text}");
+        }
+    }
+
+    /// The delivery failure that stops the pipeline, under `on_delivery_failure: stop`.
+    fn check_failure(&self) -> Result<(), KafkaSinkError> {
+        if self.config.on_delivery_failure == OnDeliveryFailure::Stop
+            && self.shared.failed.load(Relaxed)
+        {
+            let text = self
+                .shared
+                .first_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_else(|| "a record was not delivered".into());
+            return Err(KafkaSinkError::Delivery(text));
+        }
+        Ok(())
+    }
+
+    /// Between batches and while waiting: stop on a failure; notice outages and their end;
+    /// replace a member the cluster has forgotten.
+    async fn maintain(&mut self) -> Result<(), KafkaSinkError> {
+        self.check_failure()?;
+        let now = self.shared.now_ms();
+        let stall_ms = self.config.stall_timeout_ms;
+        let mut stuck = Vec::new();
+        for (i, m) in self.members.iter_mut().enumerate() {
+            let outstanding = m.producer.in_flight_count();
+            m.state.queue_len.store(i64::from(outstanding), Relaxed);
+            let quiet = now.saturating_sub(m.state.last_report_ms.load(Relaxed));
+            if outstanding > 0 && quiet >= stall_ms {
+                stuck.push(i);
+            } else {
+                m.answering_since = None;
+            }
+        }
+        if stuck.is_empty() {
+            if self.outage && self.members.iter().all(|m| m.answering_since.is_none()) {
+                self.outage = false;
+                tracing::info!(sink = %self.id, "kafka brokers answer again; deliveries resumed");
+            }
+            return Ok(());
+        }
+        // Ask the cluster at most once a second.
+        if self
+            .last_probe
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return self.replace_long_stuck(&stuck).await;
+        }
+        self.last_probe = Some(Instant::now());
+        match self.admin.check(self.known.clone(), PROBE_TIMEOUT).await {
+            Err(e) => {
+                for &i in &stuck {
+                    self.members[i].answering_since = None;
+                }
+                if !self.outage {
+                    self.outage = true;
+                    let waiting: i32 = self
+                        .members
+                        .iter()
+                        .map(|m| m.producer.in_flight_count())
+                        .sum();
+                    tracing::warn!(
+                        sink = %self.id,
+                        "kafka brokers {} not answering ({e}): {waiting} records wait in \
+                         librdkafka; the pipeline backpressures when its queue is full",
+                        self.config.brokers.join(",")
+                    );
+                }
+                Ok(())
+            }
+            Ok(check) => {
+                self.unchecked = false;
+                for topic in check.missing {
+                    tracing::warn!(
+                        sink = %self.id,
+                        topic = %topic,
+                        "topic is missing (did the broker lose its state?)"
+                    );
+                    self.create_or_fail(&topic).await?;
+                }
+                for &i in &stuck {
+                    self.members[i]
+                        .answering_since
+                        .get_or_insert_with(Instant::now);
+                }
+                self.replace_long_stuck(&stuck).await
+            }
+        }
+    }
+
+    async fn replace_long_stuck(&mut self, stuck: &[usize]) -> Result<(), KafkaSinkError> {
+        for &i in stuck {
+            if self.members[i]
+                .answering_since
+                .is_some_and(|t| t.elapsed() >= STUCK_WHILE_ANSWERING)
+            {
+                self.replace(i).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces member `m`: purges its producer, takes back the records the purge returns,
+    /// and resends them in their original order through a fresh producer.
+    async fn replace(&mut self, m: usize) -> Result<(), KafkaSinkError> {
+        let outstanding = self.members[m].producer.in_flight_count();
+        tracing::warn!(
+            sink = %self.id,
+            producer = m,
+            outstanding,
+            "kafka producer {m} has had no delivery report for {} ms while the brokers answer: \
+             the broker has likely lost its state (UnknownProducerId). Replacing the producer \
+             and resending its undelivered records in order (records in flight may arrive twice)",
+            self.config.stall_timeout_ms
+        );
+        let old = self.members[m].producer.clone();
+        let context = old.context().clone();
+        context.replacing.store(true, Relaxed);
+        let drained = tokio::task::spawn_blocking(move || {
+            old.purge(PurgeConfig::default().queue().inflight());
+            // The purged records come back through the delivery callbacks on the poll thread.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while old.in_flight_count() > 0 && Instant::now() < deadline {
+                old.poll(Duration::from_millis(10));
+            }
+            old
+        })
+        .await
+        .map_err(|e| KafkaSinkError::Client(format!("replacing producer {m}: {e}")))?;
+        context.replacing.store(false, Relaxed);
+        let mut returned: Vec<Returned> =
+            std::mem::take(&mut *context.returned.lock().unwrap_or_else(|p| p.into_inner()));
+        returned.sort_unstable_by_key(|r| r.order);
+        let state = self.members[m].state.clone();
+        let fresh = new_producer(&self.config, &self.id, &self.shared, &state)?;
+        let stale = std::mem::replace(&mut self.members[m].producer, fresh);
+        self.members[m].answering_since = None;
+        state.last_report_ms.store(self.shared.now_ms(), Relaxed);
+        // Dropping a producer joins its poll thread: off the runtime.
+        tokio::task::spawn_blocking(move || drop((stale, drained)));
+        let count = returned.len();
+        for r in returned {
+            let Some(stats) = self.shared.topics.get(r.topic).cloned() else {
+                continue;
+            };
+            loop {
+                let member = &mut self.members[m];
+                match try_send(
+                    member,
+                    (r.topic, &stats.name),
+                    r.key.as_deref(),
+                    &r.payload,
+                    r.timestamp,
+                ) {
+                    Ok(()) => {
+                        stats.resent.fetch_add(1, Relaxed);
+                        break;
+                    }
+                    Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                        state.waiting.store(true, Relaxed);
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(50), state.room.notified())
+                                .await;
+                        state.waiting.store(false, Relaxed);
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Relaxed);
+                        self.note_failure(format!(
+                            "record to topic {} not resent: {}",
+                            stats.name,
+                            describe(&e)
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!(
+            sink = %self.id,
+            producer = m,
+            resent = count,
+            "kafka producer {m} replaced; {count} undelivered records resent"
+        );
+        Ok(())
+    }
+
+    /// Flushes every member within `flush_timeout_ms`, then settles what is left as
+    /// unacknowledged.
+    async fn flush_all(&mut self) {
+        let timeout = Duration::from_millis(self.config.flush_timeout_ms);
+        let flushes: Vec<_> = self
+            .members
+            .iter()
+            .map(|m| {
+                let p = m.producer.clone();
+                tokio::task::spawn_blocking(move || p.flush(Timeout::After(timeout)))
+            })
+            .collect();
+        for f in flushes {
+            let _ = f.await;
+        }
+        let left: i32 = self
+            .members
+            .iter()
+            .map(|m| m.producer.in_flight_count())
+            .sum();
+        if left > 0 {
+            tracing::error!(
+                sink = %self.id,
+                "kafka: {left} records still unacknowledged after flush_timeout_ms ({} ms); \
+                 they count as undelivered",
+                self.config.flush_timeout_ms
+            );
+        }
+    }
+}
+
+/// Hands one record to `member` without waiting.
+fn try_send(
+    member: &mut Member,
+    (topic_index, topic): (u32, &str),
+    key: Option<&[u8]>,
+    payload: &[u8],
+    timestamp: Option<i64>,
+) -> Result<(), KafkaError> {
+    let mut record =
+        BaseRecord::with_opaque_to(topic, opaque(topic_index, member.next_order)).payload(payload);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(ts) = timestamp {
+        record = record.timestamp(ts);
+    }
+    match member.producer.send(record) {
+        Ok(()) => {
+            member.next_order += 1;
+            Ok(())
+        }
+        Err((e, _)) => Err(e),
+    }
+}
+
+fn new_producer(
+    config: &KafkaConfig,
+    id: &str,
+    shared: &Arc<Shared>,
+    state: &Arc<MemberState>,
+) -> Result<MemberProducer, KafkaSinkError> {
+    let context = MemberContext {
+        shared: shared.clone(),
+        member: state.clone(),
+        replacing: Default::default(),
+        returned: Mutex::new(Vec::new()),
+    };
+    config
+        .client_config(id, state.index)
+        .create_with_context(context)
+        .map_err(|e| KafkaSinkError::Client(e.to_string()))
+}
+
+#[async_trait]
+impl Sink for KafkaSink {
+    async fn write(
+        &mut self,
+        batch: &EventBatch,
+        filter: EventFilter,
+    ) -> Result<u64, ComponentError> {
+        let format = self.config.format;
+        let pool = self.members.len() as u64;
+        let mut payload = std::mem::take(&mut self.payload);
+        let mut key_buf = std::mem::take(&mut self.key_buf);
+        let mut written = 0;
+        let mut sampled = 0u64;
+        let result: Result<(), KafkaSinkError> = async {
+            for event in &batch.events {
+                let kind = event.event_type();
+                if !filter.accepts(kind) {
+                    continue;
+                }
+                payload.clear();
+                if !format.write_cached(event, &mut self.seconds, &mut payload) {
+                    continue;
+                }
+                payload.pop(); // the record's newline: a message is one record
+                let symbol = event.symbol.as_ref();
+                let (topic_index, topic) = match &self.fixed {
+                    Some(fixed) => fixed.clone(),
+                    None => self.templated_topic(symbol, kind).await?,
+                };
+                let key: Option<&[u8]> = if self.key.is_symbol() {
+                    symbol.map(|s| s.as_str().as_bytes())
+                } else {
+                    self.key.render_key(symbol, kind, &mut key_buf);
+                    (!key_buf.is_empty()).then_some(key_buf.as_slice())
+                };
+                let m = symbol.map_or(0, |s| (s.stable_hash() % pool) as usize);
+                let ts = event.exchange_ts.unwrap_or(event.received_ts).0 / 1_000_000;
+                let stats = self.shared.topics.get(topic_index).cloned();
+                match self
+                    .enqueue(m, (topic_index, &topic), key, &payload, ts)
+                    .await?
+                {
+                    Enqueued::Accepted => {
+                        written += 1;
+                        self.bytes += payload.len() as u64;
+                        if let Some(s) = &stats {
+                            s.accepted.fetch_add(1, Relaxed);
+                        }
+                        // Time one record per member per batch.
+                        if m < 64 && sampled & (1 << m) == 0 {
+                            sampled |= 1 << m;
+                            let member = &self.members[m];
+                            if member.state.sample_order.load(Relaxed) == u64::MAX {
+                                *member
+                                    .state
+                                    .sample_at
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                                member
+                                    .state
+                                    .sample_order
+                                    .store(member.next_order - 1, Relaxed);
+                            }
+                        }
+                    }
+                    Enqueued::Dropped => {
+                        if let Some(s) = &stats {
+                            s.dropped.fetch_add(1, Relaxed);
+                        }
+                    }
+                    Enqueued::Rejected => {
+                        if let Some(s) = &stats {
+                            s.rejected.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.payload = payload;
+        self.key_buf = key_buf;
+        result?;
+        for m in &self.members {
+            m.state
+                .queue_len
+                .store(i64::from(m.producer.in_flight_count()), Relaxed);
+        }
+        self.check_failure()?;
+        Ok(written)
+    }
+
+    fn flush_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(500))
+    }
+
+    async fn flush(&mut self) -> Result<(), ComponentError> {
+        self.maintain().await?;
+        Ok(())
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<SinkReport, ComponentError> {
+        self.flush_all().await;
+        // Purge what is left: its delivery reports settle it as unacknowledged.
+        let members = std::mem::take(&mut self.members);
+        let producers: Vec<MemberProducer> = members.into_iter().map(|m| m.producer).collect();
+        let settle = tokio::task::spawn_blocking(move || {
+            for p in &producers {
+                p.purge(PurgeConfig::default().queue().inflight());
+            }
+            for p in &producers {
+                let deadline = Instant::now() + Duration::from_millis(500);
+                while p.in_flight_count() > 0 && Instant::now() < deadline {
+                    p.poll(Duration::from_millis(10));
+                }
+            }
+            producers
+        });
+        // A producer whose broker is frozen may take long to destroy: bounded wait, so
+        // shutdown stays within flush_timeout_ms + 2 s.
+        if let Ok(Ok(producers)) = tokio::time::timeout(Duration::from_millis(1500), settle).await {
+            std::thread::spawn(move || drop(producers));
+        }
+        let mut report = self.shared.topics.report();
+        // Records whose purge report never came are unacknowledged all the same.
+        for (name, c) in report.topics.iter_mut() {
+            let settled = c.delivered + c.undelivered;
+            if c.accepted > settled {
+                let gap = c.accepted - settled;
+                c.unflushed += gap;
+                c.undelivered += gap;
+                report.total.unflushed += gap;
+                report.total.undelivered += gap;
+                tracing::debug!(topic = %name, gap, "unacknowledged records without a report");
+            }
+        }
+        for (topic, c) in &report.topics {
+            tracing::info!(
+                sink = %self.id,
+                topic = %topic,
+                delivered = c.delivered,
+                undelivered = c.undelivered,
+                dropped = c.dropped,
+                rejected = c.rejected,
+                resent = c.resent,
+                "kafka delivery summary"
+            );
+        }
+        if report.total.undelivered > 0 {
+            return Err(Box::new(KafkaSinkError::Undelivered(
+                report.undelivered_summary(),
+            )));
+        }
+        self.check_failure()?;
+        Ok(SinkReport {
+            records: report.total.accepted,
+            bytes: self.bytes,
+        })
+    }
+}
