@@ -8,40 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::cli::{kobe, summary};
+use common::kafka::{book_frames, symbol_and_seq};
 use common::tansu::{consume, java_partition, murmur2, Tansu};
-use common::v2_fixtures;
-
-/// Book frames holding exactly one book message each, from every v2 fixture, up to `limit`.
-pub fn book_frames(limit: usize) -> Vec<String> {
-    let mut frames = Vec::new();
-    for (path, _) in v2_fixtures() {
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if v["channel"] == "book" && v["data"].as_array().is_some_and(|d| d.len() == 1) {
-                frames.push(line.to_string());
-                if frames.len() == limit {
-                    return frames;
-                }
-            }
-        }
-    }
-    frames
-}
-
-/// The `symbol` and `seq` of a JSON record, read without a full parse (a million of them).
-fn symbol_and_seq(record: &[u8]) -> (String, u64) {
-    let text = std::str::from_utf8(record).unwrap();
-    let sym_at = text.find("\"symbol\":\"").unwrap() + 10;
-    let sym_end = sym_at + text[sym_at..].find('"').unwrap();
-    let seq_at = text.find("\"seq\":").unwrap() + 6;
-    let seq_len = text[seq_at..].find(|c: char| !c.is_ascii_digit()).unwrap();
-    (
-        text[sym_at..sym_end].to_string(),
-        text[seq_at..seq_at + seq_len].parse().unwrap(),
-    )
-}
 
 #[test]
 fn murmur2_reference_matches_the_java_client() {

@@ -242,6 +242,11 @@ pub trait Sink: Send {
         filter: EventFilter,
     ) -> Result<u64, ComponentError>;
 
+    /// Hands the sink the run's shutdown token before its first batch. A sink that can wait
+    /// on something outside the process (a full queue to a frozen broker) watches it so that
+    /// a shutdown ends the wait within its own flush timeout; the default ignores it.
+    fn watch_shutdown(&mut self, _shutdown: CancellationToken) {}
+
     /// How often the engine should call [`Sink::flush`] while batches keep coming.
     fn flush_interval(&self) -> Option<Duration> {
         None

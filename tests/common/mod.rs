@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod kafka;
+pub mod process;
 pub mod tansu;
 
 use std::path::{Path, PathBuf};

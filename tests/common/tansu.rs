@@ -201,6 +201,82 @@ pub struct Consumed {
     pub timestamp: Option<i64>,
 }
 
+/// Reads a topic from the beginning, keeping every record.
+pub struct Reader {
+    consumer: BaseConsumer,
+    topic: String,
+    /// Everything read so far, in the order read.
+    pub records: Vec<Consumed>,
+}
+
+impl Reader {
+    /// A reader of all `partitions` of `topic`.
+    pub fn new(brokers: &str, topic: &str, partitions: i32) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("kobe-test-{}", free_port()))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "50")
+            .set("reconnect.backoff.max.ms", "200")
+            .set("log_level", "3")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        Self {
+            consumer,
+            topic: topic.to_string(),
+            records: Vec::new(),
+        }
+    }
+
+    fn poll_once(&mut self) -> bool {
+        match self.consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                self.records.push(Consumed {
+                    partition: m.partition(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    timestamp: m.timestamp().to_millis(),
+                });
+                true
+            }
+            // A topic that is (re)created may be unknown for a moment.
+            Some(Err(_)) | None => false,
+        }
+    }
+
+    /// Reads until at least `n` records arrived, or panics after `limit`.
+    pub fn read_until(&mut self, n: usize, limit: Duration) -> &mut Self {
+        let start = Instant::now();
+        while self.records.len() < n {
+            self.poll_once();
+            assert!(
+                start.elapsed() < limit,
+                "read {} of {n} records of {} within {limit:?}",
+                self.records.len(),
+                self.topic
+            );
+        }
+        self
+    }
+
+    /// Reads until nothing more arrives for `quiet` (so duplicates would show).
+    pub fn read_quiet(&mut self, quiet: Duration) -> &mut Self {
+        let mut last = Instant::now();
+        while last.elapsed() < quiet {
+            if self.poll_once() {
+                last = Instant::now();
+            }
+        }
+        self
+    }
+}
+
 /// Reads `topic` (all `partitions`) from the beginning until `expected` records arrived and
 /// then nothing more for `quiet` (so duplicates would show), or panics after `limit`.
 pub fn consume(
@@ -211,46 +287,9 @@ pub fn consume(
     quiet: Duration,
     limit: Duration,
 ) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("kobe-test-{}", free_port()))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "50")
-        .set("log_level", "3")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let start = Instant::now();
-    let mut out = Vec::with_capacity(expected);
-    let mut last = Instant::now();
-    loop {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                out.push(Consumed {
-                    partition: m.partition(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    timestamp: m.timestamp().to_millis(),
-                });
-                last = Instant::now();
-            }
-            Some(Err(e)) => panic!("consuming {topic}: {e}"),
-            None => {}
-        }
-        if out.len() >= expected && last.elapsed() >= quiet {
-            return out;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "consumed {} of {expected} records of {topic} within {limit:?}",
-            out.len()
-        );
-    }
+    let mut reader = Reader::new(brokers, topic, partitions);
+    reader.read_until(expected, limit).read_quiet(quiet);
+    reader.records
 }
 
 /// Kafka's murmur2 (as in the Java client's `Utils.murmur2`), the reference the partition of

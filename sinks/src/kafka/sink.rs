@@ -18,6 +18,7 @@ use kobe_core::{ComponentError, EventBatch, EventFilter, EventType, Sink, SinkRe
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
 use rdkafka::util::Timeout;
+use tokio_util::sync::CancellationToken;
 
 use super::admin::Admin;
 use super::config::{KafkaConfig, OnDeliveryFailure, OnFull};
@@ -52,6 +53,8 @@ enum Enqueued {
     Accepted,
     Dropped,
     Rejected,
+    /// Shutdown's flush timeout passed while waiting for room.
+    Unsent,
 }
 
 pub(super) struct KafkaSink {
@@ -77,6 +80,9 @@ pub(super) struct KafkaSink {
     key_buf: Vec<u8>,
     seconds: SecondsCache,
     bytes: u64,
+    shutdown: Option<CancellationToken>,
+    /// Set when shutdown is first seen: the end of every wait (`flush_timeout_ms` later).
+    deadline: Option<Instant>,
     _instruments: Instruments,
 }
 
@@ -131,6 +137,8 @@ impl KafkaSink {
             key_buf: Vec::with_capacity(64),
             seconds: SecondsCache::new(),
             bytes: 0,
+            shutdown: None,
+            deadline: None,
             _instruments: instruments,
         };
         if !sink.topic.has_placeholders() {
@@ -240,6 +248,9 @@ impl KafkaSink {
                     if self.config.on_full == OnFull::Drop {
                         return Ok(Enqueued::Dropped);
                     }
+                    if self.past_deadline() {
+                        return Ok(Enqueued::Unsent);
+                    }
                     self.wait_for_room(m).await?;
                 }
                 Err(e) => {
@@ -255,11 +266,30 @@ impl KafkaSink {
         }
     }
 
-    /// Waits until member `m` reports a delivery (or briefly), watching the pool meanwhile.
+    /// The shutdown deadline, set when shutdown is first seen.
+    fn deadline(&mut self) -> Option<Instant> {
+        if self.deadline.is_none() && self.shutdown.as_ref().is_some_and(|t| t.is_cancelled()) {
+            self.deadline =
+                Some(Instant::now() + Duration::from_millis(self.config.flush_timeout_ms));
+        }
+        self.deadline
+    }
+
+    fn past_deadline(&mut self) -> bool {
+        self.deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Waits until member `m` reports a delivery (or briefly, or shutdown starts), watching
+    /// the pool meanwhile.
     async fn wait_for_room(&mut self, m: usize) -> Result<(), KafkaSinkError> {
         let state = self.members[m].state.clone();
+        let shutdown = self.shutdown.clone().unwrap_or_default();
         state.waiting.store(true, Relaxed);
-        let _ = tokio::time::timeout(Duration::from_millis(50), state.room.notified()).await;
+        tokio::select! {
+            _ = state.room.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = shutdown.cancelled(), if self.deadline.is_none() => {}
+        }
         state.waiting.store(false, Relaxed);
         self.maintain().await
     }
@@ -296,7 +326,8 @@ impl KafkaSink {
     }
 
     /// Between batches and while waiting: stop on a failure; notice outages and their end;
-    /// replace a member the cluster has forgotten.
+    /// check topics the cluster could not be asked about yet; replace a member the cluster
+    /// has forgotten.
     async fn maintain(&mut self) -> Result<(), KafkaSinkError> {
         self.check_failure()?;
         let now = self.shared.now_ms();
@@ -312,11 +343,7 @@ impl KafkaSink {
                 m.answering_since = None;
             }
         }
-        if stuck.is_empty() {
-            if self.outage && self.members.iter().all(|m| m.answering_since.is_none()) {
-                self.outage = false;
-                tracing::info!(sink = %self.id, "kafka brokers answer again; deliveries resumed");
-            }
+        if stuck.is_empty() && !self.unchecked {
             return Ok(());
         }
         // Ask the cluster at most once a second.
@@ -349,13 +376,13 @@ impl KafkaSink {
                 Ok(())
             }
             Ok(check) => {
+                if self.outage {
+                    self.outage = false;
+                    tracing::info!(sink = %self.id, "kafka brokers answer again");
+                }
                 self.unchecked = false;
                 for topic in check.missing {
-                    tracing::warn!(
-                        sink = %self.id,
-                        topic = %topic,
-                        "topic is missing (did the broker lose its state?)"
-                    );
+                    tracing::warn!(sink = %self.id, topic = %topic, "topic is missing");
                     self.create_or_fail(&topic).await?;
                 }
                 for &i in &stuck {
@@ -464,33 +491,48 @@ impl KafkaSink {
         Ok(())
     }
 
-    /// Flushes every member within `flush_timeout_ms`, then settles what is left as
-    /// unacknowledged.
+    /// Flushes every member within `flush_timeout_ms` (counted from the start of shutdown),
+    /// watching the pool between short flushes so a broker that comes back or loses its
+    /// state is still handled; what is left is settled as unacknowledged by the caller.
     async fn flush_all(&mut self) {
-        let timeout = Duration::from_millis(self.config.flush_timeout_ms);
-        let flushes: Vec<_> = self
-            .members
-            .iter()
-            .map(|m| {
-                let p = m.producer.clone();
-                tokio::task::spawn_blocking(move || p.flush(Timeout::After(timeout)))
-            })
-            .collect();
-        for f in flushes {
-            let _ = f.await;
-        }
-        let left: i32 = self
-            .members
-            .iter()
-            .map(|m| m.producer.in_flight_count())
-            .sum();
-        if left > 0 {
-            tracing::error!(
-                sink = %self.id,
-                "kafka: {left} records still unacknowledged after flush_timeout_ms ({} ms); \
-                 they count as undelivered",
-                self.config.flush_timeout_ms
-            );
+        let deadline = self.deadline().unwrap_or_else(|| {
+            Instant::now() + Duration::from_millis(self.config.flush_timeout_ms)
+        });
+        loop {
+            let left: i32 = self
+                .members
+                .iter()
+                .map(|m| m.producer.in_flight_count())
+                .sum();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if left == 0 {
+                return;
+            }
+            if remaining.is_zero() {
+                tracing::error!(
+                    sink = %self.id,
+                    "kafka: {left} records still unacknowledged after flush_timeout_ms ({} ms); \
+                     they count as undelivered",
+                    self.config.flush_timeout_ms
+                );
+                return;
+            }
+            let slice = remaining.min(Duration::from_millis(200));
+            let flushes: Vec<_> = self
+                .members
+                .iter()
+                .map(|m| {
+                    let p = m.producer.clone();
+                    tokio::task::spawn_blocking(move || p.flush(Timeout::After(slice)))
+                })
+                .collect();
+            for f in flushes {
+                let _ = f.await;
+            }
+            if let Err(e) = self.maintain().await {
+                tracing::error!(sink = %self.id, "{e}");
+                return;
+            }
         }
     }
 }
@@ -613,6 +655,11 @@ impl Sink for KafkaSink {
                             s.rejected.fetch_add(1, Relaxed);
                         }
                     }
+                    Enqueued::Unsent => {
+                        if let Some(s) = &stats {
+                            s.unsent.fetch_add(1, Relaxed);
+                        }
+                    }
                 }
             }
             Ok(())
@@ -628,6 +675,10 @@ impl Sink for KafkaSink {
         }
         self.check_failure()?;
         Ok(written)
+    }
+
+    fn watch_shutdown(&mut self, shutdown: CancellationToken) {
+        self.shutdown = Some(shutdown);
     }
 
     fn flush_interval(&self) -> Option<Duration> {
@@ -686,7 +737,7 @@ impl Sink for KafkaSink {
                 "kafka delivery summary"
             );
         }
-        if report.total.undelivered > 0 {
+        if report.total.lost() > 0 {
             return Err(Box::new(KafkaSinkError::Undelivered(
                 report.undelivered_summary(),
             )));

@@ -32,6 +32,9 @@ pub struct TopicStats {
     pub rejected: AtomicU64,
     /// Sent again through a fresh producer after a broker lost the producer's state.
     pub resent: AtomicU64,
+    /// Never handed to librdkafka: shutdown's flush timeout passed while the sink waited for
+    /// room in a full queue.
+    pub unsent: AtomicU64,
 }
 
 impl TopicStats {
@@ -47,6 +50,7 @@ impl TopicStats {
             dropped: self.dropped.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
             resent: self.resent.load(Relaxed),
+            unsent: self.unsent.load(Relaxed),
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct TopicCounts {
     pub rejected: u64,
     /// Resent through a fresh producer after a broker lost its state.
     pub resent: u64,
+    /// Never handed to librdkafka: the shutdown's flush timeout passed first (never accepted).
+    pub unsent: u64,
 }
 
 impl TopicCounts {
@@ -139,6 +145,12 @@ impl TopicCounts {
         self.dropped += o.dropped;
         self.rejected += o.rejected;
         self.resent += o.resent;
+        self.unsent += o.unsent;
+    }
+
+    /// Whether anything the sink was given did not reach the brokers (undelivered or unsent).
+    pub fn lost(&self) -> u64 {
+        self.undelivered + self.unsent
     }
 
     /// Whether `accepted = delivered + undelivered` holds.
@@ -161,11 +173,12 @@ impl KafkaReport {
     pub fn undelivered_summary(&self) -> String {
         self.topics
             .iter()
-            .filter(|(_, c)| c.undelivered > 0)
+            .filter(|(_, c)| c.lost() > 0)
             .map(|(t, c)| {
                 format!(
-                    "{t}: {} undelivered ({} failed, {} unacknowledged at shutdown), {} delivered",
-                    c.undelivered, c.failed, c.unflushed, c.delivered
+                    "{t}: {} undelivered ({} failed, {} unacknowledged at shutdown), {} not sent \
+                     (shutdown while the queue was full), {} delivered",
+                    c.undelivered, c.failed, c.unflushed, c.unsent, c.delivered
                 )
             })
             .collect::<Vec<_>>()
