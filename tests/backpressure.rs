@@ -58,8 +58,8 @@ async fn slow_sink_slows_the_source_and_nothing_is_lost() {
         expected,
         "fast sink lost or reordered events"
     );
-    assert_eq!(report.sinks["slow"].records, 300 * 64);
-    assert_eq!(report.sinks["fast"].records, 300 * 64);
+    assert_eq!(report.sinks["slow"].written, 300 * 64);
+    assert_eq!(report.sinks["fast"].written, 300 * 64);
 
     // Batches in flight: source->worker channel, the worker's batch, worker->sink channel, the
     // sink's batch, plus the one being sent. Without backpressure the source would be ~300

@@ -86,8 +86,8 @@ fn every_v2_fixture_replays_without_loss() {
         let s = summary(&out.stderr);
         assert_eq!(s["source"]["frames"], frames.len() as u64);
         assert_eq!(s["source"]["malformed"], 0);
-        assert_eq!(s["sinks"]["raw"]["records"], frames.len() as u64);
-        assert_eq!(s["sinks"]["json"]["records"], want_types.len() as u64);
+        assert_eq!(s["sinks"]["raw"]["written"], frames.len() as u64);
+        assert_eq!(s["sinks"]["json"]["written"], want_types.len() as u64);
         checked += 1;
     }
     assert_eq!(checked, 18);

@@ -67,7 +67,7 @@ fn sigterm_drains_and_reports_exactly_what_was_written() {
     );
 
     let s = summary(&stderr);
-    let reported = s["sinks"]["out"]["records"].as_u64().unwrap();
+    let reported = s["sinks"]["out"]["written"].as_u64().unwrap();
     let text = std::fs::read_to_string(&out_file).unwrap();
     assert!(text.ends_with('\n'), "the last record is incomplete");
     let mut lines = 0u64;
@@ -194,7 +194,7 @@ fn sigterm_while_standard_input_is_silent_exits_at_once() {
         .expect("kobe waited for standard input instead of shutting down");
     assert!(status.unwrap().success(), "{rest}");
     // The frame that did arrive was not lost.
-    assert_eq!(summary(rest.as_bytes())["sinks"]["out"]["records"], 1);
+    assert_eq!(summary(rest.as_bytes())["sinks"]["out"]["written"], 1);
     let text = std::fs::read_to_string(&out_file).unwrap();
     assert!(text.contains("\"type\":\"heartbeat\""), "{text}");
     drop(stdin);

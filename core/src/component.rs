@@ -3,7 +3,7 @@
 //! pipeline file, checked by a pure `validate()` that reports every problem at once, then
 //! `build()`s the running component.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounting::Identity;
 use crate::book::BookStore;
 use crate::bus::SourceOutput;
 use crate::event::{EventBatch, EventFilter, InstrumentInfo, ResetReason};
@@ -129,15 +130,40 @@ pub struct SourceContext {
     pub emit_raw: bool,
 }
 
-/// Counts a source reports when it ends.
+/// Counts a source reports when it ends. Its identity: `frames = decoded + malformed +
+/// stale_dropped` (see [`SourceReport::identities`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SourceReport {
-    /// Frames received or read.
+    /// Frames received or read (blank replay lines and WebSocket control frames are not frames).
     pub frames: u64,
-    /// Events emitted.
-    pub events: u64,
+    /// Frames decoded and passed on (whatever events they held, possibly none).
+    pub decoded: u64,
     /// Frames that could not be decoded (counted, reported, skipped).
     pub malformed: u64,
+    /// Frames dropped because they belonged to a subscription that had been reset (the tail of
+    /// an old subscription between a `book_reset` and the next snapshot).
+    pub stale_dropped: u64,
+    /// Book messages dropped as stale, by symbol (a frame normally holds one symbol's message;
+    /// a multi-symbol frame counts once per symbol).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stale_dropped_by_symbol: BTreeMap<String, u64>,
+    /// Events emitted.
+    pub events: u64,
+    /// Identities over the source's own further counts, checked with the run's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
+}
+
+impl SourceReport {
+    /// `source.frames = decoded + malformed + stale_dropped`, then the source's own.
+    pub fn identities(&self) -> Vec<Identity> {
+        let mut all = vec![Identity::new("source.frames", self.frames)
+            .term("decoded", self.decoded)
+            .term("malformed", self.malformed)
+            .term("stale_dropped", self.stale_dropped)];
+        all.extend(self.identities.iter().cloned());
+        all
+    }
 }
 
 /// A running source: reads frames until its input ends or shutdown is signalled.
@@ -222,13 +248,31 @@ pub trait SinkConfig: Debug + Send + Sync {
     async fn build(&self, id: &str) -> Result<Box<dyn Sink>, ComponentError>;
 }
 
-/// Counts a sink reports when it closes.
+/// Counts a sink reports when it closes. The engine fills `events`, `written` and
+/// `filtered_out` (from what it handed the sink and what [`Sink::write`] returned); a sink adds
+/// its own counts in `details`, outcomes of accepted events other than written in
+/// `not_written`, and identities over its own counts in `identities`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SinkReport {
+    /// Events handed to the sink: every event that left the handler chain.
+    pub events: u64,
     /// Records written (and, for durable sinks, flushed).
-    pub records: u64,
+    pub written: u64,
+    /// Events not written because the sink's `events:` list leaves their type out.
+    pub filtered_out: u64,
+    /// Events the filter accepted but the sink did not write, by reason (each one is a term of
+    /// the sink's `events` identity; empty for the built-in sinks).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_written: BTreeMap<String, u64>,
     /// Bytes written.
     pub bytes: u64,
+    /// Sink-specific counts (per topic deliveries, ...), shown as they are in the summary.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Identities over the sink's own counts (`written = delivered + undelivered`), checked
+    /// with the run's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
 }
 
 /// A running sink. Batches arrive in order; `write` returning `Ok` means the sink accepted the

@@ -6,6 +6,7 @@
 //! Core names no concrete sink or handler: binaries register them in a [`registry::Registry`].
 #![warn(missing_docs)]
 
+pub mod accounting;
 pub mod book;
 pub mod bus;
 pub mod component;

@@ -317,6 +317,9 @@ impl Player {
                 decode_frame(text.trim(), received, &mut self.batch.events)
                     .map_err(|e| e.to_string())
             });
+        if decoded.is_ok() {
+            self.report.decoded += 1;
+        }
         if let Err(reason) = decoded {
             self.report.malformed += 1;
             if self.report.malformed <= SHOWN_MALFORMED {

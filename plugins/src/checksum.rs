@@ -109,12 +109,14 @@ impl Handler for Checksum {
             let suppressed = !self.suppressed.is_empty() && self.suppressed.contains(&symbol);
             let Some((data, snapshot)) = book_data(event) else {
                 if suppressed && matches!(event.kind, EventKind::BookTop(_)) {
+                    cx.books.withhold(symbol);
                     self.edits.remove(index);
                 }
                 continue;
             };
             if suppressed {
                 if !snapshot {
+                    cx.books.withhold(symbol);
                     self.edits.remove(index);
                     continue;
                 }

@@ -39,6 +39,7 @@ impl Handler for Snapshot {
             if matches!(event.kind, EventKind::BookUpdate(_)) {
                 self.seen.mark(symbol);
             } else if !self.seen.contains(&symbol) && !apply_state_event(event, symbol, cx) {
+                cx.books.withhold(symbol);
                 self.edits.remove(index);
             }
         }

@@ -66,6 +66,7 @@ impl Handler for Update {
                 // what it refused); from there on the rules run here, in order.
                 let kept = !self.seen.contains(&symbol) || apply_state_event(event, symbol, cx);
                 if !kept {
+                    cx.books.withhold(symbol);
                     self.edits.remove(index);
                 } else if let (Some(n), EventKind::BookSnapshot(snap)) = (self.top, &event.kind) {
                     // A snapshot is the whole book, best first: its head is the top.
@@ -90,9 +91,13 @@ impl Handler for Update {
                             .insert_after(index, derived(event, EventKind::BookTop(top)));
                     }
                 }
-                Outcome::NoBook => self.edits.remove(index),
+                Outcome::NoBook => {
+                    cx.books.withhold(symbol);
+                    self.edits.remove(index);
+                }
                 Outcome::Rejected(e) => {
                     tracing::warn!(%symbol, "book update dropped, resyncing: {e}");
+                    cx.books.withhold(symbol);
                     self.edits.remove(index);
                 }
             }

@@ -185,7 +185,6 @@ impl Sink for FileSink {
         let written = crate::render(self.config.format, batch, filter, &mut self.pending);
         let bytes = (self.pending.len() - before) as u64;
         self.size += bytes;
-        self.report.records += written;
         self.report.bytes += bytes;
         if self.pending.len() >= self.config.buffer_bytes {
             self.out

@@ -50,7 +50,6 @@ impl Sink for StdoutSink {
         let written = crate::render(self.format, batch, filter, &mut self.buf);
         self.out.write_all(&self.buf).await?;
         self.out.flush().await?;
-        self.report.records += written;
         self.report.bytes += self.buf.len() as u64;
         Ok(written)
     }

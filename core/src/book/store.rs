@@ -62,6 +62,9 @@ pub struct BookStore {
     default_depth: usize,
     /// Counters shared by the book handlers.
     pub stats: BookStats,
+    /// Events withheld while a symbol's book was invalid, by symbol.
+    withheld: SymbolMap<u64>,
+    withheld_total: u64,
 }
 
 impl BookStore {
@@ -84,7 +87,27 @@ impl BookStore {
             books,
             default_depth,
             stats: BookStats::default(),
+            withheld: SymbolMap::default(),
+            withheld_total: 0,
         }
+    }
+
+    /// Declares that a handler withholds one event of `symbol` (takes it out of the batch)
+    /// because the symbol's book is invalid. The run's accounting counts it per symbol; an
+    /// event removed without this call counts as removed by a handler.
+    pub fn withhold(&mut self, symbol: Symbol) {
+        *self.withheld.entry(symbol).or_default() += 1;
+        self.withheld_total += 1;
+    }
+
+    /// Events withheld so far, by symbol.
+    pub fn withheld(&self) -> &SymbolMap<u64> {
+        &self.withheld
+    }
+
+    /// Events withheld so far, over all symbols.
+    pub fn withheld_total(&self) -> u64 {
+        self.withheld_total
     }
 
     /// The depth a symbol's book keeps.

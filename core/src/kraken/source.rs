@@ -281,16 +281,27 @@ impl Source for KrakenSource {
             }
         }
         let _ = finished;
+        let stale_dropped_by_symbol = counters
+            .stale_by_symbol
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect();
         let report = SourceReport {
             frames: counters.frames.load(Ordering::Relaxed),
-            events,
+            decoded: counters.decoded.load(Ordering::Relaxed),
             malformed: counters.malformed.load(Ordering::Relaxed),
+            stale_dropped: counters.stale.load(Ordering::Relaxed),
+            stale_dropped_by_symbol,
+            events,
+            identities: Vec::new(),
         };
         tracing::info!(
             frames = report.frames,
             events = report.events,
             malformed = report.malformed,
-            stale_dropped = counters.stale.load(Ordering::Relaxed),
+            stale_dropped = report.stale_dropped,
             connects = counters.connects.load(Ordering::Relaxed),
             "kraken source finished"
         );

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Pipeline;
+use crate::accounting::{self, Accounting, Identity};
 use crate::book::BookStore;
 use crate::bus::{Fanout, Sequencer, SourceOutput};
 use crate::component::{
@@ -21,17 +22,73 @@ use crate::component::{
 };
 use crate::event::{EventBatch, EventFilter, EventType};
 
-/// What a finished run did.
+/// What a finished run did. Every event is accounted for: see [`RunReport::identities`].
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct RunReport {
     /// The source's counts.
     pub source: SourceReport,
-    /// Events that left the handler chain, over all workers.
+    /// Events produced: those the shard workers received from the source plus those the
+    /// handlers derived. Every sink accounts for each one.
     pub events: u64,
+    /// Events the handlers added (`checksum_mismatch`, `book_top`, `book_reset`, ...).
+    pub derived: u64,
+    /// Events withheld by handlers while their symbol's book was invalid (after a checksum
+    /// mismatch or a reset, until the next snapshot).
+    pub withheld: u64,
+    /// [`RunReport::withheld`] by symbol.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub withheld_by_symbol: BTreeMap<String, u64>,
+    /// Events handlers removed without declaring them withheld (a plugin's own filtering).
+    pub removed_by_handlers: u64,
     /// Handler errors (reported in the log, batch kept).
     pub handler_errors: u64,
     /// Each sink's counts, by id.
     pub sinks: BTreeMap<String, SinkReport>,
+    /// Every identity below, as text, and whether all hold (filled in when the run ends).
+    pub accounting: Accounting,
+}
+
+impl RunReport {
+    /// Every accounting identity of the run:
+    /// - the source's (`source.frames = decoded + malformed + stale_dropped`, and its own);
+    /// - `events = source.events + derived`: nothing lost between the source and the workers;
+    /// - `withheld = ` the sum of `withheld_by_symbol`;
+    /// - per sink, `events = written + filtered_out + withheld + removed_by_handlers` (plus the
+    ///   sink's `not_written` reasons), then the sink's own identities.
+    pub fn identities(&self) -> Vec<Identity> {
+        let mut all = self.source.identities();
+        all.push(
+            Identity::new("events", self.events)
+                .term("source.events", self.source.events)
+                .term("derived", self.derived),
+        );
+        let mut by_symbol = Identity::new("withheld", self.withheld);
+        for (symbol, n) in &self.withheld_by_symbol {
+            by_symbol = by_symbol.term(format!("withheld[{symbol}]"), *n);
+        }
+        if by_symbol.total > 0 || !by_symbol.terms.is_empty() {
+            all.push(by_symbol);
+        }
+        for (id, sink) in &self.sinks {
+            let mut i = Identity::new("events", self.events)
+                .term(format!("sinks.{id}.written"), sink.written)
+                .term(format!("sinks.{id}.filtered_out"), sink.filtered_out);
+            for (reason, n) in &sink.not_written {
+                i = i.term(format!("sinks.{id}.not_written.{reason}"), *n);
+            }
+            all.push(
+                i.term("withheld", self.withheld)
+                    .term("removed_by_handlers", self.removed_by_handlers),
+            );
+            all.extend(sink.identities.iter().cloned());
+        }
+        all
+    }
+
+    /// `Ok` when every identity holds; else the broken ones, one per line.
+    pub fn check_accounting(&self) -> Result<(), String> {
+        accounting::check(&self.identities())
+    }
 }
 
 /// A component failed; the pipeline stopped (after draining what it could).
@@ -61,8 +118,16 @@ pub enum RunError {
     },
 }
 
+#[derive(Default)]
 struct WorkerReport {
-    events: u64,
+    /// Events taken from the source.
+    received: u64,
+    /// Events the handlers added.
+    derived: u64,
+    /// Events the handlers removed without declaring them withheld.
+    removed: u64,
+    /// Events withheld, by symbol (declared through the book store).
+    withheld: BTreeMap<String, u64>,
     handler_errors: u64,
 }
 
@@ -186,8 +251,14 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
     for (shard, task) in worker_tasks.into_iter().enumerate() {
         match task.await {
             Ok(w) => {
-                report.events += w.events;
+                report.events += w.received + w.derived;
+                report.derived += w.derived;
+                report.removed_by_handlers += w.removed;
                 report.handler_errors += w.handler_errors;
+                for (symbol, n) in w.withheld {
+                    report.withheld += n;
+                    *report.withheld_by_symbol.entry(symbol).or_default() += n;
+                }
             }
             Err(_) => keep(RunError::Panic {
                 component: format!("worker {shard}"),
@@ -204,6 +275,7 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             Err(_) => keep(RunError::Panic { component }),
         }
     }
+    report.accounting = Accounting::of(&report.identities());
     match first_error {
         Some(e) => Err(e),
         None => Ok(report),
@@ -224,10 +296,7 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::Receiver<EventBatch>) -> WorkerReport {
-        let mut report = WorkerReport {
-            events: 0,
-            handler_errors: 0,
-        };
+        let mut report = WorkerReport::default();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.reset();
@@ -236,8 +305,8 @@ impl Worker {
                 biased;
                 batch = rx.recv() => {
                     let Some(mut batch) = batch else { break };
-                    report.handler_errors += self.process(&mut batch);
-                    report.events += batch.len() as u64;
+                    report.received += batch.len() as u64;
+                    self.process(&mut batch, &mut report);
                     if self.fanout.send(batch).await.is_err() {
                         // A sink failed and the run is stopping; keep draining so the source
                         // is not blocked, the failure is reported by the sink's task.
@@ -248,17 +317,32 @@ impl Worker {
             }
         }
         self.tick(true);
+        report.withheld = self
+            .books
+            .withheld()
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect();
         report
     }
 
-    fn process(&mut self, batch: &mut EventBatch) -> u64 {
-        let mut errors = 0;
+    fn process(&mut self, batch: &mut EventBatch, report: &mut WorkerReport) {
         let mut cx =
             HandlerContext::new(&mut self.books, &mut self.control, self.shard, self.shards);
         for (handler, name) in self.chain.iter_mut().zip(&self.names) {
+            let before = batch.len() as u64;
+            let withheld_before = cx.books.withheld_total();
             if let Err(e) = handler.process(batch, &mut cx) {
-                errors += 1;
+                report.handler_errors += 1;
                 tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
+            }
+            // Handlers declare what they withhold; the rest of the change in length is what
+            // they added, or (if negative) removed without saying.
+            let kept = batch.len() as u64 + (cx.books.withheld_total() - withheld_before);
+            if kept >= before {
+                report.derived += kept - before;
+            } else {
+                report.removed += before - kept;
             }
         }
         self.sequencer.assign(&mut batch.events);
@@ -266,7 +350,6 @@ impl Worker {
             // The source may already be gone at shutdown; nothing to resync then.
             let _ = self.control_tx.send(request);
         }
-        errors
     }
 
     fn tick(&mut self, last: bool) {
@@ -284,6 +367,7 @@ async fn run_sink(
     mut rx: mpsc::Receiver<Arc<EventBatch>>,
 ) -> Result<SinkReport, ComponentError> {
     let interval = sink.flush_interval();
+    let (mut events, mut written, mut filtered_out) = (0u64, 0u64, 0u64);
     let mut flush = tokio::time::interval(interval.unwrap_or(Duration::from_secs(3600)));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush.reset();
@@ -292,12 +376,22 @@ async fn run_sink(
             biased;
             batch = rx.recv() => match batch {
                 Some(batch) => {
-                    sink.write(&batch, filter).await?;
+                    events += batch.len() as u64;
+                    filtered_out += batch
+                        .events
+                        .iter()
+                        .filter(|e| !filter.accepts(e.event_type()))
+                        .count() as u64;
+                    written += sink.write(&batch, filter).await?;
                 }
                 None => break,
             },
             _ = flush.tick(), if interval.is_some() => sink.flush().await?,
         }
     }
-    sink.close().await
+    let mut report = sink.close().await?;
+    report.events = events;
+    report.written = written;
+    report.filtered_out = filtered_out;
+    Ok(report)
 }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
@@ -40,10 +40,14 @@ const SHOWN_MALFORMED: u64 = 5;
 pub struct Counters {
     /// Frames received.
     pub frames: AtomicU64,
+    /// Frames decoded and passed on.
+    pub decoded: AtomicU64,
     /// Frames that did not decode.
     pub malformed: AtomicU64,
-    /// Book frames of an old subscription that were dropped.
+    /// Frames dropped whole because all they held was book data of an old subscription.
     pub stale: AtomicU64,
+    /// Book messages of an old subscription dropped, by symbol (rare: only after a reset).
+    pub stale_by_symbol: Mutex<HashMap<Symbol, u64>>,
     /// Successful connects.
     pub connects: AtomicU64,
 }
@@ -420,6 +424,8 @@ impl Connection {
             Message::Binary(b) => match async_tungstenite::tungstenite::Utf8Bytes::try_from(b) {
                 Ok(t) => t,
                 Err(_) => {
+                    // Still a frame: counted in `frames` so that the identity holds.
+                    self.shared.counters.frames.fetch_add(1, Ordering::Relaxed);
                     self.malformed("binary frame is not UTF-8");
                     return Ok(false);
                 }
@@ -451,12 +457,24 @@ impl Connection {
         *healthy = true;
         let mut seen_instruments = false;
         let now = Instant::now();
+        let (mut kept, mut stale) = (0usize, 0usize);
         for event in scratch.drain(..) {
             if matches!(event.kind, EventKind::Instrument(_)) {
                 seen_instruments = true;
             }
-            self.accept(event, now);
+            if self.accept(event, now) {
+                kept += 1;
+            } else {
+                stale += 1;
+            }
         }
+        // A frame is stale when everything it held was; otherwise it was decoded and passed on.
+        let counter = if stale > 0 && kept == 0 {
+            &self.shared.counters.stale
+        } else {
+            &self.shared.counters.decoded
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         Ok(seen_instruments)
     }
 
@@ -477,7 +495,17 @@ impl Connection {
         }
     }
 
-    fn stale(&self) {
-        self.shared.counters.stale.fetch_add(1, Ordering::Relaxed);
+    /// Counts a book message of an old subscription; false (it was not kept).
+    fn stale(&self, symbol: Option<Symbol>) -> bool {
+        if let Some(symbol) = symbol {
+            let mut by_symbol = self
+                .shared
+                .counters
+                .stale_by_symbol
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *by_symbol.entry(symbol).or_default() += 1;
+        }
+        false
     }
 }

@@ -4,13 +4,14 @@
 use super::*;
 
 impl Connection {
-    /// Applies the subscription state machine to one decoded event and keeps it or drops it.
-    pub(super) fn accept(&mut self, mut event: Event, now: Instant) {
+    /// Applies the subscription state machine to one decoded event and keeps it or drops it;
+    /// false when it was dropped as the tail of an old subscription (stale).
+    pub(super) fn accept(&mut self, mut event: Event, now: Instant) -> bool {
         let sym = event.symbol;
         match &event.kind {
             EventKind::BookSnapshot(_) => {
                 let Some(st) = sym.and_then(|s| self.state.get_mut(&s)) else {
-                    return self.stale();
+                    return self.stale(sym);
                 };
                 match st.phase {
                     Phase::Subscribing(_) | Phase::AwaitSnapshot(_) | Phase::Live => {
@@ -18,7 +19,7 @@ impl Connection {
                         st.failures = 0;
                         st.server_subscribed = true;
                     }
-                    _ => return self.stale(),
+                    _ => return self.stale(sym),
                 }
             }
             EventKind::BookUpdate(_) => {
@@ -26,13 +27,13 @@ impl Connection {
                     .and_then(|s| self.state.get(&s))
                     .is_some_and(|st| st.phase == Phase::Live);
                 if !live {
-                    return self.stale();
+                    return self.stale(sym);
                 }
             }
             EventKind::Instrument(info) => {
                 let Some(s) = sym.filter(|s| self.state.contains_key(s)) else {
                     // Another connection's pair: not this connection's business.
-                    return;
+                    return true;
                 };
                 let info = *info;
                 let old = self.precision.insert(s, info);
@@ -45,7 +46,7 @@ impl Connection {
                     );
                     self.start_resync(s, ResetReason::PrecisionChange, now);
                 }
-                return;
+                return true;
             }
             EventKind::SubscriptionAck(info) if info.channel == "book" => {
                 if let Some(s) = sym {
@@ -105,7 +106,7 @@ impl Connection {
                     for s in targets {
                         self.refusal(s, &info, now);
                     }
-                    return;
+                    return true;
                 }
                 for s in targets {
                     self.refusal(s, &info, now);
@@ -114,6 +115,7 @@ impl Connection {
             _ => {}
         }
         self.batch.push(event);
+        true
     }
 
     pub(super) fn resubscribe(&mut self, s: Symbol, now: Instant) {
