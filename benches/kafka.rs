@@ -103,7 +103,7 @@ fn run_pipeline(rt: &tokio::runtime::Runtime, yaml: &str) -> (u64, Duration) {
     let report = rt
         .block_on(kobe_core::pipeline::run(pipeline, CancellationToken::new()))
         .unwrap();
-    (report.sinks["out"].records, start.elapsed())
+    (report.sinks["out"].written, start.elapsed())
 }
 
 struct Counting(Arc<AtomicU64>);

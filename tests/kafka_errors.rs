@@ -38,7 +38,7 @@ fn unreachable_brokers_at_start_are_reported_then_everything_flows_when_they_com
     let log = run.stderr_text();
     assert!(status.success(), "{log}");
     assert!(log.contains("kafka brokers answer again"), "{log}");
-    assert_eq!(summary(log.as_bytes())["sinks"]["kafka"]["records"], 3000);
+    assert_eq!(summary(log.as_bytes())["sinks"]["kafka"]["written"], 3000);
     let mut reader = Reader::new(&broker.brokers(), "late", 2);
     reader
         .read_until(3000, MINUTE)

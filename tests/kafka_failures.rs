@@ -15,7 +15,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 /// The sink's accepted records, from the summary of a run that ended well.
 fn accepted(run: &Running) -> u64 {
     let text = run.stderr_text();
-    summary(text.as_bytes())["sinks"]["kafka"]["records"]
+    summary(text.as_bytes())["sinks"]["kafka"]["written"]
         .as_u64()
         .unwrap_or_else(|| panic!("no kafka records in the summary:\n{text}"))
 }
@@ -159,4 +159,8 @@ fn sigterm_with_the_broker_frozen_exits_in_time_and_reports_the_undelivered() {
         "exit took {took:?}, more than flush_timeout_ms + 2 s:\n{log}"
     );
     assert!(log.contains("undelivered records: stuck: "), "{log}");
+    let report = summary(log.as_bytes());
+    let kafka = &report["sinks"]["kafka"];
+    assert!(kafka["undelivered"].as_u64().unwrap() > 0, "{kafka}");
+    assert_eq!(report["accounting"]["ok"], true, "{report}");
 }

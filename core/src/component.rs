@@ -266,6 +266,11 @@ pub struct SinkReport {
     pub not_written: BTreeMap<String, u64>,
     /// Bytes written.
     pub bytes: u64,
+    /// Records the sink took on but could not deliver or make durable (a Kafka record that
+    /// failed, was refused, or was still unacknowledged when the shutdown flush ran out). Any
+    /// makes `kobe run` exit non-zero after printing the summary.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub undelivered: u64,
     /// Sink-specific counts (per topic deliveries, ...), shown as they are in the summary.
     #[serde(flatten)]
     pub details: serde_json::Map<String, serde_json::Value>,
@@ -273,6 +278,10 @@ pub struct SinkReport {
     /// with the run's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A running sink. Batches arrive in order; `write` returning `Ok` means the sink accepted the

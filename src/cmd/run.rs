@@ -40,7 +40,18 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     match result {
         Ok(report) => {
             eprintln!("kobe: summary {}", serde_json::to_string(&report)?);
-            Ok(ExitCode::SUCCESS)
+            let undelivered: Vec<String> = report
+                .sinks
+                .iter()
+                .filter(|(_, s)| s.undelivered > 0)
+                .map(|(id, s)| format!("sinks.{id}: {}", s.undelivered))
+                .collect();
+            if undelivered.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: undelivered records ({})", undelivered.join(", "));
+                Ok(ExitCode::FAILURE)
+            }
         }
         Err(e) => Err(e.into()),
     }

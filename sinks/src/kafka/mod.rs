@@ -56,9 +56,6 @@ pub enum KafkaSinkError {
     /// A record could not be delivered and `on_delivery_failure` is `stop`.
     #[error("{0} (on_delivery_failure: stop)")]
     Delivery(String),
-    /// Records were still undelivered when the sink closed.
-    #[error("undelivered records: {0}")]
-    Undelivered(String),
 }
 
 #[async_trait]

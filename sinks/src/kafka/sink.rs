@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use kobe_core::accounting::Identity;
 use kobe_core::time::SecondsCache;
 use kobe_core::{ComponentError, EventBatch, EventFilter, EventType, Sink, SinkReport, Symbol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -26,7 +27,7 @@ use super::metrics::{self, Instruments};
 use super::producer::{
     describe, opaque, MemberContext, MemberProducer, MemberState, Returned, Shared,
 };
-use super::stats::Topics;
+use super::stats::{KafkaReport, Topics};
 use super::topic::{check_topic_name, Template};
 use super::KafkaSinkError;
 
@@ -81,6 +82,10 @@ pub(super) struct KafkaSink {
     seconds: SecondsCache,
     bytes: u64,
     shutdown: Option<CancellationToken>,
+    /// Whether a delivery failure has already stopped the pipeline.
+    stopping: bool,
+    /// Accepted events the format has no rendering for (non-raw events in `raw`).
+    unrenderable: u64,
     /// Set when shutdown is first seen: the end of every wait (`flush_timeout_ms` later).
     deadline: Option<Instant>,
     _instruments: Instruments,
@@ -138,6 +143,8 @@ impl KafkaSink {
             seconds: SecondsCache::new(),
             bytes: 0,
             shutdown: None,
+            stopping: false,
+            unrenderable: 0,
             deadline: None,
             _instruments: instruments,
         };
@@ -308,21 +315,36 @@ impl KafkaSink {
         }
     }
 
-    /// The delivery failure that stops the pipeline, under `on_delivery_failure: stop`.
-    fn check_failure(&self) -> Result<(), KafkaSinkError> {
-        if self.config.on_delivery_failure == OnDeliveryFailure::Stop
-            && self.shared.failed.load(Relaxed)
+    /// Under `on_delivery_failure: stop`, a delivery failure stops the pipeline: the run's
+    /// shutdown starts (the source stops, the rest drains through this sink, the summary
+    /// reports every count and the exit status is non-zero). Without a shutdown token (a sink
+    /// driven by hand) the failure is returned instead.
+    fn check_failure(&mut self) -> Result<(), KafkaSinkError> {
+        if self.config.on_delivery_failure != OnDeliveryFailure::Stop
+            || !self.shared.failed.load(Relaxed)
+            || self.stopping
         {
-            let text = self
-                .shared
-                .first_failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-                .unwrap_or_else(|| "a record was not delivered".into());
-            return Err(KafkaSinkError::Delivery(text));
+            return Ok(());
         }
-        Ok(())
+        let text = self
+            .shared
+            .first_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| "a record was not delivered".into());
+        match &self.shutdown {
+            Some(token) => {
+                self.stopping = true;
+                tracing::error!(
+                    sink = %self.id,
+                    "stopping the pipeline (on_delivery_failure: stop): {text}"
+                );
+                token.cancel();
+                Ok(())
+            }
+            None => Err(KafkaSinkError::Delivery(text)),
+        }
     }
 
     /// Between batches and while waiting: stop on a failure; notice outages and their end;
@@ -601,6 +623,7 @@ impl Sink for KafkaSink {
                 }
                 payload.clear();
                 if !format.write_cached(event, &mut self.seconds, &mut payload) {
+                    self.unrenderable += 1;
                     continue;
                 }
                 payload.pop(); // the record's newline: a message is one record
@@ -733,19 +756,70 @@ impl Sink for KafkaSink {
                 undelivered = c.undelivered,
                 dropped = c.dropped,
                 rejected = c.rejected,
+                unsent = c.unsent,
                 resent = c.resent,
                 "kafka delivery summary"
             );
         }
-        if report.total.lost() > 0 {
-            return Err(Box::new(KafkaSinkError::Undelivered(
-                report.undelivered_summary(),
-            )));
+        let t = &report.total;
+        let undelivered = t.lost() + t.rejected;
+        if undelivered > 0 {
+            tracing::error!(
+                sink = %self.id,
+                "undelivered records: {}",
+                report.undelivered_summary()
+            );
         }
-        self.check_failure()?;
-        Ok(SinkReport {
-            records: report.total.accepted,
+        Ok(self.sink_report(&report, undelivered))
+    }
+}
+
+impl KafkaSink {
+    /// The closing report: the engine's terms (`not_written` reasons), the per-topic counts,
+    /// and the identities `written = delivered + undelivered`, overall and per topic.
+    fn sink_report(&self, report: &KafkaReport, undelivered: u64) -> SinkReport {
+        let t = &report.total;
+        let mut out = SinkReport {
+            written: t.accepted,
             bytes: self.bytes,
-        })
+            undelivered,
+            ..SinkReport::default()
+        };
+        for (reason, n) in [
+            ("dropped_queue_full", t.dropped),
+            ("rejected", t.rejected),
+            ("unsent_at_shutdown", t.unsent),
+            ("no_rendering", self.unrenderable),
+        ] {
+            if n > 0 {
+                out.not_written.insert(reason.into(), n);
+            }
+        }
+        let id = &self.id;
+        out.identities.push(
+            Identity::new(format!("sinks.{id}.written"), t.accepted)
+                .term("delivered", t.delivered)
+                .term("undelivered", t.undelivered),
+        );
+        out.identities.push(
+            Identity::new(format!("sinks.{id}.undelivered"), t.undelivered)
+                .term("failed", t.failed)
+                .term("unflushed", t.unflushed),
+        );
+        for (topic, c) in &report.topics {
+            out.identities.push(
+                Identity::new(format!("sinks.{id}.topics[{topic}].accepted"), c.accepted)
+                    .term("delivered", c.delivered)
+                    .term("failed", c.failed)
+                    .term("unflushed", c.unflushed),
+            );
+        }
+        for (key, value) in [("delivered", t.delivered), ("resent", t.resent)] {
+            out.details.insert(key.into(), value.into());
+        }
+        if let Ok(topics) = serde_json::to_value(&report.topics) {
+            out.details.insert("topics".into(), topics);
+        }
+        out
     }
 }
