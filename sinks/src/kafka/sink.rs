@@ -238,9 +238,11 @@ impl KafkaSink {
         Ok(entry)
     }
 
-    /// Hands one record to member `m`, waiting for room under `on_full: block`.
-    async fn enqueue(
+    /// After a first refusal `error` by member `m`: a full queue waits for room under
+    /// `on_full: block` (or drops under `drop`); any other refusal is reported.
+    async fn enqueue_slow(
         &mut self,
+        mut error: KafkaError,
         m: usize,
         topic: (u32, &str),
         key: Option<&[u8]>,
@@ -248,10 +250,8 @@ impl KafkaSink {
         timestamp: i64,
     ) -> Result<Enqueued, KafkaSinkError> {
         loop {
-            let member = &mut self.members[m];
-            match try_send(member, topic, key, payload, Some(timestamp)) {
-                Ok(()) => return Ok(Enqueued::Accepted),
-                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+            match error {
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
                     if self.config.on_full == OnFull::Drop {
                         return Ok(Enqueued::Dropped);
                     }
@@ -260,7 +260,7 @@ impl KafkaSink {
                     }
                     self.wait_for_room(m).await?;
                 }
-                Err(e) => {
+                e => {
                     let text = format!(
                         "record to topic {} refused by the producer: {}",
                         topic.1,
@@ -269,6 +269,10 @@ impl KafkaSink {
                     self.note_failure(text);
                     return Ok(Enqueued::Rejected);
                 }
+            }
+            match try_send(&mut self.members[m], topic, key, payload, Some(timestamp)) {
+                Ok(()) => return Ok(Enqueued::Accepted),
+                Err(e) => error = e,
             }
         }
     }
@@ -611,10 +615,15 @@ impl Sink for KafkaSink {
     ) -> Result<u64, ComponentError> {
         let format = self.config.format;
         let pool = self.members.len() as u64;
+        // Per batch, not per event: the shared counters, the fixed topic, the buffers.
+        let shared = self.shared.clone();
+        let fixed = self.fixed.clone();
         let mut payload = std::mem::take(&mut self.payload);
         let mut key_buf = std::mem::take(&mut self.key_buf);
         let mut written = 0;
         let mut sampled = 0u64;
+        // Accepted records are counted per run of one topic, not with an atomic per record.
+        let mut run: (u32, u64) = (u32::MAX, 0);
         let result: Result<(), KafkaSinkError> = async {
             for event in &batch.events {
                 let kind = event.event_type();
@@ -628,9 +637,13 @@ impl Sink for KafkaSink {
                 }
                 payload.pop(); // the record's newline: a message is one record
                 let symbol = event.symbol.as_ref();
-                let (topic_index, topic) = match &self.fixed {
-                    Some(fixed) => fixed.clone(),
-                    None => self.templated_topic(symbol, kind).await?,
+                let templated;
+                let (topic_index, topic): (u32, &str) = match &fixed {
+                    Some((i, name)) => (*i, name),
+                    None => {
+                        templated = self.templated_topic(symbol, kind).await?;
+                        (templated.0, &templated.1)
+                    }
                 };
                 let key: Option<&[u8]> = if self.key.is_symbol() {
                     symbol.map(|s| s.as_str().as_bytes())
@@ -640,17 +653,33 @@ impl Sink for KafkaSink {
                 };
                 let m = symbol.map_or(0, |s| (s.stable_hash() % pool) as usize);
                 let ts = event.exchange_ts.unwrap_or(event.received_ts).0 / 1_000_000;
-                let stats = self.shared.topics.get(topic_index).cloned();
-                match self
-                    .enqueue(m, (topic_index, &topic), key, &payload, ts)
-                    .await?
-                {
+                let outcome = match try_send(
+                    &mut self.members[m],
+                    (topic_index, topic),
+                    key,
+                    &payload,
+                    Some(ts),
+                ) {
+                    Ok(()) => Enqueued::Accepted,
+                    Err(e) => {
+                        self.enqueue_slow(e, m, (topic_index, topic), key, &payload, ts)
+                            .await?
+                    }
+                };
+                let Some(stats) = shared.topics.get(topic_index) else {
+                    continue;
+                };
+                match outcome {
                     Enqueued::Accepted => {
                         written += 1;
                         self.bytes += payload.len() as u64;
-                        if let Some(s) = &stats {
-                            s.accepted.fetch_add(1, Relaxed);
+                        if run.0 != topic_index {
+                            if let Some(prev) = shared.topics.get(run.0) {
+                                prev.accepted.fetch_add(run.1, Relaxed);
+                            }
+                            run = (topic_index, 0);
                         }
+                        run.1 += 1;
                         // Time one record per member per batch.
                         if m < 64 && sampled & (1 << m) == 0 {
                             sampled |= 1 << m;
@@ -669,25 +698,22 @@ impl Sink for KafkaSink {
                         }
                     }
                     Enqueued::Dropped => {
-                        if let Some(s) = &stats {
-                            s.dropped.fetch_add(1, Relaxed);
-                        }
+                        stats.dropped.fetch_add(1, Relaxed);
                     }
                     Enqueued::Rejected => {
-                        if let Some(s) = &stats {
-                            s.rejected.fetch_add(1, Relaxed);
-                        }
+                        stats.rejected.fetch_add(1, Relaxed);
                     }
                     Enqueued::Unsent => {
-                        if let Some(s) = &stats {
-                            s.unsent.fetch_add(1, Relaxed);
-                        }
+                        stats.unsent.fetch_add(1, Relaxed);
                     }
                 }
             }
             Ok(())
         }
         .await;
+        if let Some(stats) = shared.topics.get(run.0) {
+            stats.accepted.fetch_add(run.1, Relaxed);
+        }
         self.payload = payload;
         self.key_buf = key_buf;
         result?;
