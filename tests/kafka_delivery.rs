@@ -76,8 +76,18 @@ fn a_million_replayed_records_arrive_once_in_order_on_murmur2_partitions() {
     assert!(out.status.success(), "{stderr}");
     let report = summary(&out.stderr);
     assert_eq!(
-        report["sinks"]["kafka"]["records"], RECORDS as u64,
+        report["sinks"]["kafka"]["written"], RECORDS as u64,
         "{stderr}"
+    );
+    assert_eq!(
+        report["sinks"]["kafka"]["delivered"], RECORDS as u64,
+        "{stderr}"
+    );
+    assert_eq!(report["accounting"]["ok"], true, "{report}");
+    let identities = report["accounting"].to_string();
+    assert!(
+        identities.contains("sinks.kafka.written 1000000 = delivered 1000000 + undelivered 0"),
+        "the sink's identity is in the summary: {identities}"
     );
 
     let got = consume(

@@ -8,23 +8,39 @@ use std::path::{Path, PathBuf};
 use super::tansu::Consumed;
 use super::v2_fixtures;
 
-/// Book frames holding exactly one book message each, from every v2 fixture, up to `limit`.
+/// Book frames holding exactly one book message each, from every v2 fixture, up to `limit`,
+/// taken from the files in turn so that many symbols are mixed.
 pub fn book_frames(limit: usize) -> Vec<String> {
-    let mut frames = Vec::new();
+    let mut files: Vec<std::vec::IntoIter<String>> = Vec::new();
     for (path, _) in v2_fixtures() {
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if v["channel"] == "book" && v["data"].as_array().is_some_and(|d| d.len() == 1) {
-                frames.push(line.to_string());
-                if frames.len() == limit {
-                    return frames;
+        let frames: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                    v["channel"] == "book" && v["data"].as_array().is_some_and(|d| d.len() == 1)
+                })
+            })
+            .map(str::to_string)
+            .collect();
+        files.push(frames.into_iter());
+    }
+    let mut out = Vec::with_capacity(limit);
+    while out.len() < limit {
+        let before = out.len();
+        for file in &mut files {
+            if let Some(f) = file.next() {
+                out.push(f);
+                if out.len() == limit {
+                    break;
                 }
             }
         }
+        if out.len() == before {
+            break;
+        }
     }
-    frames
+    out
 }
 
 /// Writes `frames` book frames to `dir/frames.ndjson`; returns the path.
