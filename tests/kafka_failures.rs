@@ -92,7 +92,9 @@ fn a_broker_restarted_empty_gets_every_record_from_the_kill_on() {
     // kobe recreates the topic, replaces the producers the new broker does not know, resends
     // what they held, and goes on.
     let mut reader = Reader::new(&broker.brokers(), "restart", 3);
-    reader.read_until(20_000, Duration::from_secs(90));
+    if let Err(e) = reader.try_read_until(20_000, Duration::from_secs(90)) {
+        panic!("{e}; kobe's log:\n{}", run.stderr_text());
+    }
     run.terminate();
     let (status, _) = run.wait(MINUTE);
     let log = run.stderr_text();

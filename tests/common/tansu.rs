@@ -252,17 +252,26 @@ impl Reader {
 
     /// Reads until at least `n` records arrived, or panics after `limit`.
     pub fn read_until(&mut self, n: usize, limit: Duration) -> &mut Self {
+        if let Err(e) = self.try_read_until(n, limit) {
+            panic!("{e}");
+        }
+        self
+    }
+
+    /// Reads until at least `n` records arrived; after `limit`, says how far it got.
+    pub fn try_read_until(&mut self, n: usize, limit: Duration) -> Result<(), String> {
         let start = Instant::now();
         while self.records.len() < n {
             self.poll_once();
-            assert!(
-                start.elapsed() < limit,
-                "read {} of {n} records of {} within {limit:?}",
-                self.records.len(),
-                self.topic
-            );
+            if start.elapsed() >= limit {
+                return Err(format!(
+                    "read {} of {n} records of {} within {limit:?}",
+                    self.records.len(),
+                    self.topic
+                ));
+            }
         }
-        self
+        Ok(())
     }
 
     /// Reads until nothing more arrives for `quiet` (so duplicates would show).

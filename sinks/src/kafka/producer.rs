@@ -106,8 +106,29 @@ pub struct MemberContext {
     pub member: Arc<MemberState>,
     /// While set, purged records are taken back for a resend instead of counted undelivered.
     pub replacing: AtomicBool,
-    /// Records taken back during a replacement.
+    /// Set by the sink's close: purged records are then unacknowledged for good.
+    pub closing: AtomicBool,
+    /// Records taken back during a replacement, or failed because the broker lost the
+    /// producer's state.
     pub returned: Mutex<Vec<Returned>>,
+    /// Set when the broker lost the producer's state (`UnknownProducerId`, or librdkafka's
+    /// fatal idempotence error that follows): the member must be replaced.
+    pub lost_state: AtomicBool,
+}
+
+/// Errors that mean the broker no longer knows the idempotent producer (it restarted empty):
+/// librdkafka either retries them forever or raises a fatal error, and the records involved
+/// were not delivered. A fresh producer can send them.
+pub fn is_lost_state(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    )
 }
 
 /// A pool member's producer.
@@ -136,6 +157,9 @@ impl ClientContext for MemberContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_lost_state(&error) {
+            self.lost_state.store(true, Relaxed);
+        }
         // Transport errors repeat while brokers are down; librdkafka retries them itself.
         tracing::warn!(target: "librdkafka", producer = self.member.index, "{error}: {reason}");
     }
@@ -169,7 +193,16 @@ impl ProducerContext for MemberContext {
                         RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
                     )
                 );
-                if purged && self.replacing.load(Relaxed) {
+                // A purge kobe did not ask for (librdkafka purges by itself when the broker lost
+                // the producer's state) hands the record back as well; only the purge at close
+                // leaves records unacknowledged.
+                let closing = self.closing.load(Relaxed);
+                let lost_state =
+                    is_lost_state(e) || (purged && !closing && !self.replacing.load(Relaxed));
+                if lost_state {
+                    self.lost_state.store(true, Relaxed);
+                }
+                if lost_state || (purged && !closing) {
                     self.returned
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

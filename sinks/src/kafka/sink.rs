@@ -25,7 +25,7 @@ use super::admin::Admin;
 use super::config::{KafkaConfig, OnDeliveryFailure, OnFull};
 use super::metrics::{self, Instruments};
 use super::producer::{
-    describe, opaque, MemberContext, MemberProducer, MemberState, Returned, Shared,
+    describe, is_lost_state, opaque, MemberContext, MemberProducer, MemberState, Returned, Shared,
 };
 use super::stats::{KafkaReport, Topics};
 use super::topic::{check_topic_name, Template};
@@ -260,6 +260,10 @@ impl KafkaSink {
                     }
                     self.wait_for_room(m).await?;
                 }
+                ref e if is_lost_state(e) => {
+                    self.replace(m, "it refuses records after the broker lost its state")
+                        .await?;
+                }
                 e => {
                     let text = format!(
                         "record to topic {} refused by the producer: {}",
@@ -356,6 +360,15 @@ impl KafkaSink {
     /// has forgotten.
     async fn maintain(&mut self) -> Result<(), KafkaSinkError> {
         self.check_failure()?;
+        for m in 0..self.members.len() {
+            if self.members[m].producer.context().lost_state.load(Relaxed) {
+                self.replace(
+                    m,
+                    "the broker no longer knows it (UnknownProducerId: it restarted without its state)",
+                )
+                .await?;
+            }
+        }
         let now = self.shared.now_ms();
         let stall_ms = self.config.stall_timeout_ms;
         let mut stuck = Vec::new();
@@ -427,7 +440,15 @@ impl KafkaSink {
                 .answering_since
                 .is_some_and(|t| t.elapsed() >= STUCK_WHILE_ANSWERING)
             {
-                self.replace(i).await?;
+                self.replace(
+                    i,
+                    &format!(
+                        "it has had no delivery report for {} ms while the brokers answer: the \
+                         broker has likely lost its state (UnknownProducerId)",
+                        self.config.stall_timeout_ms
+                    ),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -435,17 +456,25 @@ impl KafkaSink {
 
     /// Replaces member `m`: purges its producer, takes back the records the purge returns,
     /// and resends them in their original order through a fresh producer.
-    async fn replace(&mut self, m: usize) -> Result<(), KafkaSinkError> {
+    async fn replace(&mut self, m: usize, why: &str) -> Result<(), KafkaSinkError> {
         let outstanding = self.members[m].producer.in_flight_count();
         tracing::warn!(
             sink = %self.id,
             producer = m,
             outstanding,
-            "kafka producer {m} has had no delivery report for {} ms while the brokers answer: \
-             the broker has likely lost its state (UnknownProducerId). Replacing the producer \
-             and resending its undelivered records in order (records in flight may arrive twice)",
-            self.config.stall_timeout_ms
+            "replacing kafka producer {m}: {why}. Its undelivered records are resent in order \
+             through a fresh producer (records in flight may arrive twice)"
         );
+        // A broker that lost its state lost its topics too: recreate them first.
+        match self.admin.check(self.known.clone(), PROBE_TIMEOUT).await {
+            Ok(check) => {
+                for topic in check.missing {
+                    tracing::warn!(sink = %self.id, topic = %topic, "topic is missing");
+                    self.create_or_fail(&topic).await?;
+                }
+            }
+            Err(e) => tracing::warn!(sink = %self.id, "cannot check topics: {e}"),
+        }
         let old = self.members[m].producer.clone();
         let context = old.context().clone();
         context.replacing.store(true, Relaxed);
@@ -514,6 +543,7 @@ impl KafkaSink {
             resent = count,
             "kafka producer {m} replaced; {count} undelivered records resent"
         );
+        self.outage = false;
         Ok(())
     }
 
@@ -598,7 +628,9 @@ fn new_producer(
         shared: shared.clone(),
         member: state.clone(),
         replacing: Default::default(),
+        closing: Default::default(),
         returned: Mutex::new(Vec::new()),
+        lost_state: Default::default(),
     };
     config
         .client_config(id, state.index)
@@ -746,6 +778,7 @@ impl Sink for KafkaSink {
         let producers: Vec<MemberProducer> = members.into_iter().map(|m| m.producer).collect();
         let settle = tokio::task::spawn_blocking(move || {
             for p in &producers {
+                p.context().closing.store(true, Relaxed);
                 p.purge(PurgeConfig::default().queue().inflight());
             }
             for p in &producers {
