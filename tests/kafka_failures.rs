@@ -107,6 +107,12 @@ fn a_broker_restarted_empty_gets_every_record_from_the_kill_on() {
         log.contains("undelivered records resent"),
         "the outage shows:\n{log}"
     );
+    let report = summary(log.as_bytes());
+    assert!(
+        report["sinks"]["kafka"]["resent"].as_u64().unwrap() > 0,
+        "resends are counted: {report}"
+    );
+    assert_eq!(report["accounting"]["ok"], true, "{report}");
     let n = accepted(&run);
 
     // Every symbol: from its first record on the new broker to its last accepted one, no
