@@ -51,7 +51,12 @@ impl Running {
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill -TERM {}", self.pid);
+        assert!(
+            ok,
+            "kill -TERM {}: kobe had already exited; its log:\n{}",
+            self.pid,
+            self.stderr_text()
+        );
     }
 
     /// Waits for the exit, at most `limit`; returns the status and how long it took.

@@ -127,6 +127,10 @@ pub fn is_lost_state(e: &KafkaError) -> bool {
                 | RDKafkaErrorCode::Fatal
                 | RDKafkaErrorCode::OutOfOrderSequenceNumber
                 | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+                // An emptied broker hands out producer ids again from the start, so another
+                // member's fresh id can collide with this one's old one.
+                | RDKafkaErrorCode::ProducerFenced
         )
     )
 }
