@@ -433,3 +433,82 @@ pub fn refusal(name: &str, e: &rdkafka::error::KafkaError) -> String {
         other => format!("librdkafka refuses it: {other}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: serde_json::Value) -> KafkaConfig {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let c = config(serde_json::json!({
+            "brokers": [],
+            "topic": "a/b",
+            "format": "pretty",
+            "pool_size": 0,
+            "create_topic": {"partitions": 0},
+            "librdkafka": {"no.such.thing": 1, "linger.ms": 3, "acks": "all"},
+        }));
+        let paths: Vec<String> = c.check().into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "brokers",
+                "topic",
+                "format",
+                "pool_size",
+                "create_topic.partitions",
+                "librdkafka.linger.ms",
+                "librdkafka.no.such.thing",
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_are_idempotent_acks_all_murmur2_and_pass_through_comes_last() {
+        let c = config(serde_json::json!({
+            "brokers": ["a:9092", "b:9092"],
+            "topic": "t",
+            "librdkafka": {"queue.buffering.max.messages": 5000, "acks": "1"},
+        }));
+        assert!(c.check().is_empty());
+        let cc = c.client_config("out", 2);
+        assert_eq!(cc.get("bootstrap.servers"), Some("a:9092,b:9092"));
+        assert_eq!(cc.get("enable.idempotence"), Some("true"));
+        assert_eq!(cc.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(cc.get("client.id"), Some("kobe-out-2"));
+        assert_eq!(cc.get("acks"), Some("1"), "the pass-through wins");
+        assert_eq!(c.queue_capacity(), 5000);
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let c = config(serde_json::json!({
+            "brokers": ["a:9092"],
+            "topic": "t",
+            "librdkafka": {"sasl.password": "hunter2", "ssl.key.password": "hunter3",
+                           "sasl.username": "kobe"},
+        }));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(shown.contains("kobe"), "{shown}");
+        // A refused value is never repeated in the message.
+        let Err(bad) = ClientConfig::new()
+            .set("linger.ms", "hunter4")
+            .create_native_config()
+        else {
+            panic!("librdkafka refuses a word for a number");
+        };
+        let text = refusal("sasl.password", &bad);
+        assert!(
+            !text.contains("hunter4") && text.contains("invalid value"),
+            "{text}"
+        );
+    }
+}
