@@ -8,28 +8,38 @@ use std::time::{Duration, Instant};
 
 use super::cli::kobe_bin;
 
-/// A running `kobe run FILE`; its standard error goes to a file.
+/// A running `kobe` command; its standard output and error go to files.
 pub struct Running {
     pid: u32,
     done: mpsc::Receiver<ExitStatus>,
+    stdout: PathBuf,
     stderr: PathBuf,
 }
 
 impl Running {
     /// Starts `kobe run pipeline` in `dir` with `KOBE_LOG=log` and extra `env`.
     pub fn start(pipeline: &Path, dir: &Path, log: &str, env: &[(&str, &str)]) -> Self {
-        let stderr = dir.join(format!(
-            "kobe-{}.stderr",
-            pipeline.file_stem().unwrap().to_string_lossy()
-        ));
+        let name = pipeline.file_stem().unwrap().to_string_lossy().to_string();
+        Self::spawn(&name, &["run", pipeline.to_str().unwrap()], dir, log, env)
+    }
+
+    /// Starts `kobe ARGS...` in `dir` (its output files named after `name`).
+    pub fn spawn(name: &str, args: &[&str], dir: &Path, log: &str, env: &[(&str, &str)]) -> Self {
+        let stdout = dir.join(format!("kobe-{name}.stdout"));
+        let stderr = dir.join(format!("kobe-{name}.stderr"));
         let mut cmd = Command::new(kobe_bin());
-        cmd.args(["run", pipeline.to_str().unwrap()])
+        cmd.args(args)
             .current_dir(dir)
             .env("KOBE_LOG", log)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KOBE_") && k != "KOBE_LOG" {
+                cmd.env_remove(k);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -41,7 +51,17 @@ impl Running {
                 let _ = tx.send(status);
             }
         });
-        Self { pid, done, stderr }
+        Self {
+            pid,
+            done,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Everything it wrote on standard output so far.
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
     /// Sends SIGTERM (a graceful shutdown).
@@ -84,8 +104,18 @@ impl Running {
     /// Waits until its standard error contains `needle`, at most `limit` (the log line is the
     /// readiness signal).
     pub fn wait_for_log(&self, needle: &str, limit: Duration) {
+        self.wait_for(needle, limit, Self::stderr_text)
+    }
+
+    /// Waits until its standard output contains `needle`, at most `limit`; returns it.
+    pub fn wait_for_stdout(&self, needle: &str, limit: Duration) -> String {
+        self.wait_for(needle, limit, Self::stdout_text);
+        self.stdout_text()
+    }
+
+    fn wait_for(&self, needle: &str, limit: Duration, text: fn(&Self) -> String) {
         let start = Instant::now();
-        while !self.stderr_text().contains(needle) {
+        while !text(self).contains(needle) {
             assert!(
                 start.elapsed() < limit,
                 "no {needle:?} in kobe's log within {limit:?}:\n{}",

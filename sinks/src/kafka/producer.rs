@@ -40,23 +40,15 @@ pub struct Shared {
     pub failed: AtomicBool,
     /// Enqueue-to-ack latency, from sampled records.
     pub latency: Histogram<f64>,
-    /// When the sink started: the origin of the millisecond clocks below.
-    pub epoch: Instant,
-}
-
-impl Shared {
-    /// Milliseconds since the sink started.
-    pub fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
 }
 
 /// One pool member's state that outlives its producer (a replacement takes it over).
 pub struct MemberState {
     /// Which member.
     pub index: usize,
-    /// When a delivery report last arrived, in ms since the sink started.
-    pub last_report_ms: AtomicU64,
+    /// Delivery reports so far: the sink notices progress by its change (no clock read per
+    /// report).
+    pub reports: AtomicU64,
     /// Set while the sink waits for room in the queue; the callbacks then wake it.
     pub waiting: AtomicBool,
     /// Wakes the waiting sink.
@@ -70,11 +62,11 @@ pub struct MemberState {
 }
 
 impl MemberState {
-    /// A member that has just had news.
-    pub fn new(index: usize, now_ms: u64) -> Self {
+    /// A member with no reports yet.
+    pub fn new(index: usize) -> Self {
         Self {
             index,
-            last_report_ms: AtomicU64::new(now_ms),
+            reports: AtomicU64::new(0),
             waiting: AtomicBool::new(false),
             room: Notify::new(),
             sample_order: AtomicU64::new(u64::MAX),
@@ -175,7 +167,7 @@ impl ProducerContext for MemberContext {
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
         let (topic_index, order) = split(opaque);
         let member = &self.member;
-        member.last_report_ms.store(self.shared.now_ms(), Relaxed);
+        member.reports.fetch_add(1, Relaxed);
         if member.sample_order.load(Relaxed) == order {
             member.sample_order.store(u64::MAX, Relaxed);
             if result.is_ok() {

@@ -44,6 +44,9 @@ struct Member {
     next_order: u64,
     /// When the cluster first answered while this member was stuck.
     answering_since: Option<Instant>,
+    /// The member's report count at the last look, and when it last changed.
+    seen_reports: u64,
+    last_progress: Instant,
 }
 
 /// What a templated topic depends on: the symbol, and the type when the template uses it.
@@ -108,17 +111,18 @@ impl KafkaSink {
             first_failure: Mutex::new(None),
             failed: Default::default(),
             latency: metrics::latency_histogram(),
-            epoch: Instant::now(),
         });
         let mut members = Vec::with_capacity(config.pool_size);
         for index in 0..config.pool_size {
-            let state = Arc::new(MemberState::new(index, 0));
+            let state = Arc::new(MemberState::new(index));
             let producer = new_producer(config, id, &shared, &state)?;
             members.push(Member {
                 producer,
                 state,
                 next_order: 0,
                 answering_since: None,
+                seen_reports: 0,
+                last_progress: Instant::now(),
             });
         }
         let states: Vec<_> = members.iter().map(|m| m.state.clone()).collect();
@@ -369,14 +373,17 @@ impl KafkaSink {
                 .await?;
             }
         }
-        let now = self.shared.now_ms();
-        let stall_ms = self.config.stall_timeout_ms;
+        let stall = Duration::from_millis(self.config.stall_timeout_ms);
         let mut stuck = Vec::new();
         for (i, m) in self.members.iter_mut().enumerate() {
             let outstanding = m.producer.in_flight_count();
             m.state.queue_len.store(i64::from(outstanding), Relaxed);
-            let quiet = now.saturating_sub(m.state.last_report_ms.load(Relaxed));
-            if outstanding > 0 && quiet >= stall_ms {
+            let reports = m.state.reports.load(Relaxed);
+            if reports != m.seen_reports || outstanding == 0 {
+                m.seen_reports = reports;
+                m.last_progress = Instant::now();
+            }
+            if outstanding > 0 && m.last_progress.elapsed() >= stall {
                 stuck.push(i);
             } else {
                 m.answering_since = None;
@@ -497,7 +504,7 @@ impl KafkaSink {
         let fresh = new_producer(&self.config, &self.id, &self.shared, &state)?;
         let stale = std::mem::replace(&mut self.members[m].producer, fresh);
         self.members[m].answering_since = None;
-        state.last_report_ms.store(self.shared.now_ms(), Relaxed);
+        self.members[m].last_progress = Instant::now();
         // Dropping a producer joins its poll thread: off the runtime.
         tokio::task::spawn_blocking(move || drop((stale, drained)));
         let count = returned.len();
