@@ -49,8 +49,9 @@ pub struct MemberState {
     /// Delivery reports so far: the sink notices progress by its change (no clock read per
     /// report).
     pub reports: AtomicU64,
-    /// Set while the sink waits for room in the queue; the callbacks then wake it.
-    pub waiting: AtomicBool,
+    /// While the sink waits for room in the queue: the report count at which to wake it
+    /// (`u64::MAX`: nobody waits).
+    pub wake_at: AtomicU64,
     /// Wakes the waiting sink.
     pub room: Notify,
     /// The order of the record being timed (`u64::MAX`: none).
@@ -67,7 +68,7 @@ impl MemberState {
         Self {
             index,
             reports: AtomicU64::new(0),
-            waiting: AtomicBool::new(false),
+            wake_at: AtomicU64::new(u64::MAX),
             room: Notify::new(),
             sample_order: AtomicU64::new(u64::MAX),
             sample_at: Mutex::new(Instant::now()),
@@ -217,7 +218,11 @@ impl ProducerContext for MemberContext {
                 }
             }
         }
-        if member.waiting.load(Relaxed) {
+        // Wake a waiting sink once a good part of the queue is free, not on every report: a
+        // wake-up per report would make the sink and this thread take turns record by record.
+        let reports = member.reports.load(Relaxed);
+        if reports >= member.wake_at.load(Relaxed) {
+            member.wake_at.store(u64::MAX, Relaxed);
             member.room.notify_one();
         }
     }

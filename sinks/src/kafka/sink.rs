@@ -298,18 +298,23 @@ impl KafkaSink {
         self.deadline().is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Waits until member `m` reports a delivery (or briefly, or shutdown starts), watching
-    /// the pool meanwhile.
+    /// Waits until member `m` has settled a quarter of its queue (or 50 ms pass, or shutdown
+    /// starts), then watches the pool.
     async fn wait_for_room(&mut self, m: usize) -> Result<(), KafkaSinkError> {
         let state = self.members[m].state.clone();
         let shutdown = self.shutdown.clone().unwrap_or_default();
-        state.waiting.store(true, Relaxed);
+        // Wake when a quarter of what is queued has been settled.
+        let queued = self.members[m].producer.in_flight_count().max(0) as u64;
+        let wake_after = (queued / 4).clamp(1, self.config.queue_capacity() / 4 + 1);
+        state
+            .wake_at
+            .store(state.reports.load(Relaxed) + wake_after, Relaxed);
         tokio::select! {
             _ = state.room.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = shutdown.cancelled(), if self.deadline.is_none() => {}
         }
-        state.waiting.store(false, Relaxed);
+        state.wake_at.store(u64::MAX, Relaxed);
         self.maintain().await
     }
 
@@ -526,11 +531,13 @@ impl KafkaSink {
                         break;
                     }
                     Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
-                        state.waiting.store(true, Relaxed);
+                        state
+                            .wake_at
+                            .store(state.reports.load(Relaxed) + 1, Relaxed);
                         let _ =
                             tokio::time::timeout(Duration::from_millis(50), state.room.notified())
                                 .await;
-                        state.waiting.store(false, Relaxed);
+                        state.wake_at.store(u64::MAX, Relaxed);
                     }
                     Err(e) => {
                         stats.failed.fetch_add(1, Relaxed);
