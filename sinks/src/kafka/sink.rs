@@ -87,6 +87,9 @@ pub(super) struct KafkaSink {
     shutdown: Option<CancellationToken>,
     /// Whether a delivery failure has already stopped the pipeline.
     stopping: bool,
+    /// Waits for queue room, and their total time (logged at close: backpressure from Kafka).
+    waits: u64,
+    waited: Duration,
     /// Accepted events the format has no rendering for (non-raw events in `raw`).
     unrenderable: u64,
     /// Set when shutdown is first seen: the end of every wait (`flush_timeout_ms` later).
@@ -148,6 +151,8 @@ impl KafkaSink {
             bytes: 0,
             shutdown: None,
             stopping: false,
+            waits: 0,
+            waited: Duration::ZERO,
             unrenderable: 0,
             deadline: None,
             _instruments: instruments,
@@ -298,23 +303,27 @@ impl KafkaSink {
         self.deadline().is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Waits until member `m` has settled a quarter of its queue (or 50 ms pass, or shutdown
+    /// Waits until member `m` has settled part of its queue (or 50 ms pass, or shutdown
     /// starts), then watches the pool.
     async fn wait_for_room(&mut self, m: usize) -> Result<(), KafkaSinkError> {
         let state = self.members[m].state.clone();
         let shutdown = self.shutdown.clone().unwrap_or_default();
-        // Wake when a quarter of what is queued has been settled.
+        // Wake once some of what is queued has been settled: enough to batch the wake-ups,
+        // little enough (at most 4096 reports, a few ms) to keep the queue near full.
         let queued = self.members[m].producer.in_flight_count().max(0) as u64;
-        let wake_after = (queued / 4).clamp(1, self.config.queue_capacity() / 4 + 1);
+        let wake_after = (queued / 8).clamp(1, 4096);
         state
             .wake_at
             .store(state.reports.load(Relaxed) + wake_after, Relaxed);
+        let started = Instant::now();
         tokio::select! {
             _ = state.room.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = shutdown.cancelled(), if self.deadline.is_none() => {}
         }
         state.wake_at.store(u64::MAX, Relaxed);
+        self.waits += 1;
+        self.waited += started.elapsed();
         self.maintain().await
     }
 
@@ -834,6 +843,12 @@ impl Sink for KafkaSink {
                 "kafka delivery summary"
             );
         }
+        tracing::info!(
+            sink = %self.id,
+            waits = self.waits,
+            waited_ms = self.waited.as_millis() as u64,
+            "kafka: time spent waiting for room in full producer queues (backpressure)"
+        );
         let t = &report.total;
         let undelivered = t.lost() + t.rejected;
         if undelivered > 0 {
