@@ -143,7 +143,11 @@ struct Prepared<'a> {
 }
 
 fn prepare(record: &str) -> Prepared<'_> {
-    let at = record.find("\"exchange_ts\":\"").unwrap() + 15;
+    // The exchange time, or the receive time for a frame without one (as the sink does).
+    let at = match record.find("\"exchange_ts\":\"") {
+        Some(at) => at + 15,
+        None => record.find("\"received_ts\":\"").unwrap() + 15,
+    };
     let text = &record[at..at + record[at..].find('"').unwrap()];
     Prepared {
         key: symbol(record),
