@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod out;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::out::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -30,10 +31,29 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::out::errln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once. Many error types already print their cause in
+/// their own message (`cannot open x: No such file…`) and also return it as `source()`, so
+/// printing the chain naively repeats it; a cause whose text is already in the message is
+/// left out.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Every component type this binary offers. A custom binary adds its own here.
@@ -43,6 +63,12 @@ pub fn registry() -> kobe_core::registry::Registry {
     kobe_core::kraken::register(&mut registry);
     kobe_plugins::register(&mut registry);
     kobe_sinks::register(&mut registry);
+    // `type: plugin` (libraries named in pipeline files), and the example plugins linked in
+    // as built-ins through the same exported functions.
+    kobe_plugin_host::register(&mut registry);
+    kobe_plugin_host::register_handler::<kobe_plugin_spread::Spread>(&mut registry);
+    kobe_plugin_host::register_handler::<kobe_plugin_imbalance::Imbalance>(&mut registry);
+    kobe_plugin_host::register_sink::<kobe_plugin_redis_streams::RedisStreams>(&mut registry);
     registry
 }
 
@@ -55,5 +81,8 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // Its own report of a failed write is an `eprintln!`, which panics when standard
+        // error is closed, inside whichever task logged (the signal handler's, say).
+        .log_internal_errors(false)
         .init();
 }

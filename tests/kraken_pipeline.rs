@@ -127,7 +127,14 @@ async fn engine_books_equal_the_simulators_after_every_fault() {
         workers: 2,
         ..EngineOptions::default()
     };
-    let pipeline = common::pipeline(Box::new(source), handlers, vec![], engine);
+    let sink = common::RecordingSink::default();
+    let filter = kobe_core::EventFilter::ALL.without(kobe_core::EventType::Raw);
+    let pipeline = common::pipeline(
+        Box::new(source),
+        handlers,
+        vec![("out", Box::new(sink.clone()), filter)],
+        engine,
+    );
     let stop = CancellationToken::new();
     let run = tokio::spawn(kobe_core::pipeline::run(pipeline, stop.clone()));
 
@@ -175,5 +182,14 @@ async fn engine_books_equal_the_simulators_after_every_fault() {
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert!(report.source.malformed >= 1, "{report:?}");
+    // Every frame and event of a run through every fault is accounted for.
+    report.check_accounting().unwrap();
+    assert!(report.accounting.ok, "{report:?}");
+    assert_eq!(report.source.malformed, sim.stats().malformed, "{report:?}");
+    assert_eq!(
+        report.sinks["out"].written,
+        sink.seen.lock().unwrap().len() as u64
+    );
+    assert!(report.derived >= 1, "the checksum_mismatch: {report:?}");
     sim_stop.cancel();
 }

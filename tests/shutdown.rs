@@ -18,6 +18,21 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// The record type the engine makes of one fixture frame.
+fn expected_type(frame: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(frame).unwrap();
+    match (
+        v["channel"].as_str(),
+        v["type"].as_str(),
+        v["method"].as_str(),
+    ) {
+        (Some("book"), Some(t), _) => format!("book_{t}"),
+        (Some(c), _, _) => c.to_string(),
+        (None, _, Some("subscribe")) => "subscription_ack".into(),
+        other => panic!("unexpected frame {other:?}"),
+    }
+}
+
 #[test]
 fn sigterm_drains_and_reports_exactly_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,6 +93,23 @@ fn sigterm_drains_and_reports_exactly_what_was_written() {
         lines += 1;
     }
     assert_eq!(lines, reported, "file lines vs records kobe reported");
+
+    // Against what the source produced, not only the sink's own count: the source read
+    // whole passes and part of one more, one event per frame (passthrough, every event type
+    // but raw is written), and the file holds exactly those events, in input order.
+    assert_eq!(s["accounting"]["ok"], true, "{s}");
+    assert_eq!(s["source"]["events"].as_u64().unwrap(), lines, "{s}");
+    assert_eq!(s["source"]["frames"].as_u64().unwrap(), lines, "{s}");
+    let frames: Vec<String> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(expected_type)
+        .collect();
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let want = &frames[i % frames.len()];
+        assert_eq!(v["type"].as_str().unwrap(), want, "record {i}");
+    }
     // The replay was cut short by the signal, not finished.
     let full = 100_000 * 2104u64;
     assert!(lines < full, "the replay finished before the signal");

@@ -12,12 +12,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::time::Instant;
 
-use kobe_core::book::side::{BTreeSide, DequeSide, GapSide, SideStore, VecBestFirst, VecBestLast};
+#[path = "book/sides.rs"]
+mod sides;
+
+use kobe_core::book::side::{GapSide, SideStore};
 use kobe_core::book::OrderBook;
 use kobe_core::kraken::decode::decode_frame;
 use kobe_core::{Decimal, Event, EventKind, Level, Timestamp};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use sides::{BTreeSide, DequeSide, VecBestFirst, VecBestLast};
 
 /// CPU time of this thread in nanoseconds (Linux `schedstat`), so that the other work on a
 /// shared machine does not count; `None` where unavailable.

@@ -71,6 +71,9 @@ pub struct BookHints {
     pub depth: usize,
     /// Precision of symbols whose instrument frame is not seen.
     pub precision: HashMap<Symbol, InstrumentInfo>,
+    /// Whether the source can resubscribe a symbol for a fresh snapshot ([`ControlRequest`]).
+    /// A replay cannot: handlers then announce a `book_reset` with reason `cannot_resync`.
+    pub can_resync: bool,
 }
 
 impl Default for BookHints {
@@ -78,6 +81,7 @@ impl Default for BookHints {
         Self {
             depth: 10,
             precision: HashMap::new(),
+            can_resync: true,
         }
     }
 }
@@ -180,6 +184,13 @@ pub trait HandlerConfig: Debug + Send + Sync {
         Vec::new()
     }
 
+    /// The option (field path and what happens instead) that asks the source for fresh
+    /// snapshots, if any: `kobe validate` and `kobe run` warn about it when the source cannot
+    /// resync ([`BookHints::can_resync`], a replay).
+    fn relies_on_resync(&self) -> Option<ConfigError> {
+        None
+    }
+
     /// Builds one instance; each shard worker gets its own.
     fn build(&self) -> Result<Box<dyn Handler>, ComponentError>;
 }
@@ -196,6 +207,10 @@ pub struct HandlerContext<'a> {
     pub shards: usize,
     /// When the batch started processing.
     pub now: Timestamp,
+    /// Whether the source honours [`ControlRequest`]s ([`BookHints::can_resync`]; true unless
+    /// the engine says otherwise). When it does not, a handler that would ask for a resync
+    /// emits a `book_reset` (reason `cannot_resync`) instead.
+    pub can_resync: bool,
 }
 
 impl<'a> HandlerContext<'a> {
@@ -212,6 +227,7 @@ impl<'a> HandlerContext<'a> {
             shard,
             shards,
             now: Timestamp::now(),
+            can_resync: true,
         }
     }
 }
@@ -229,6 +245,21 @@ pub trait Handler: Send {
 
     /// Called about once a second, and once more at shutdown (`last`): periodic summaries.
     fn tick(&mut self, _cx: &mut HandlerContext<'_>, _last: bool) {}
+}
+
+/// A handler error that tells the engine more than "report, count, go on": whether the
+/// handler panicked (caught; counted as `handler_panics`) and whether the pipeline must stop
+/// (drain what is in flight, then end with this error and a non-zero exit). Any other error
+/// is counted in `handler_errors` and the batch goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerFault {
+    /// What went wrong (the panic message, for a panic).
+    pub message: String,
+    /// The handler panicked and the panic was caught.
+    pub panicked: bool,
+    /// The pipeline must drain and stop.
+    pub stop: bool,
 }
 
 /// Config of a sink type. Deserialized from one entry of `sinks:`.

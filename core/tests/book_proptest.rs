@@ -4,10 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use kobe_core::book::side::{BTreeSide, DequeSide, GapSide, SideStore, VecBestFirst, VecBestLast};
+#[path = "../benches/book/sides.rs"]
+mod sides;
+
+use kobe_core::book::side::{GapSide, SideStore};
 use kobe_core::book::OrderBook;
 use kobe_core::{Decimal, Level};
 use proptest::prelude::*;
+use sides::{BTreeSide, DequeSide, VecBestFirst, VecBestLast};
 
 /// Price mantissa -> qty mantissa, with the checksum computed on formatted strings.
 #[derive(Default)]

@@ -121,6 +121,28 @@ async fn server_that_sends_garbage_is_a_handshake_error() {
     );
 }
 
+/// A server that answers plain HTTP (any version, any status) is named for what it is.
+#[tokio::test]
+async fn an_http_server_is_not_a_websocket_server() {
+    for answer in [
+        &b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..],
+        &b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"[..],
+    ] {
+        let (url, _) = server(move |mut s| async move {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(answer).await;
+        })
+        .await;
+        let text = source_error(&policy_config(&url, 1)).await;
+        assert!(
+            text.contains("the endpoint is not a WebSocket server"),
+            "{}: {text}",
+            String::from_utf8_lossy(answer)
+        );
+    }
+}
+
 #[test]
 fn terminal_and_retriable_errors_are_told_apart() {
     assert!(KrakenError::Io("x".into()).is_retriable());

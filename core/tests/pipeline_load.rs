@@ -294,3 +294,50 @@ fn load_reads_the_file_and_reports_a_missing_one() {
     ));
     assert!(err.to_string().contains("cannot read the pipeline file"));
 }
+
+#[test]
+fn an_override_that_puts_a_map_where_the_file_has_a_scalar_is_blamed() {
+    let errs = errors(load_with(GOOD, &["sinks.out.path.deeper=x"], &[]));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("--set sinks.out.path.deeper: sinks.out.path: "),
+        "{errs:?}"
+    );
+    let errs = errors(load_with(
+        GOOD,
+        &[],
+        &[("KOBE_SINKS__OUT__PATH__DEEPER", "x")],
+    ));
+    assert!(
+        errs[0].starts_with("env KOBE_SINKS__OUT__PATH__DEEPER: sinks.out.path: "),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn an_oversized_pipeline_file_is_refused_up_front_with_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.yaml");
+    // A valid pipeline followed by 4 MB of comments: only the size is wrong.
+    let mut text = GOOD.to_string();
+    let filler = format!("# {}\n", "x".repeat(98));
+    text.push_str(&filler.repeat(40_000));
+    std::fs::write(&path, &text).unwrap();
+    let env = EnvSource::Map(Default::default());
+    let started = std::time::Instant::now();
+    let err = load(&path, &[], &env, &registry()).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "is {} bytes, over the limit of 262144 bytes",
+            text.len()
+        )),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "refused before parsing"
+    );
+    // The same through the text entry point.
+    let err = errors(load_with(&text, &[], &[]));
+    assert!(err[0].contains("over the limit of 262144 bytes"), "{err:?}");
+}

@@ -1,13 +1,14 @@
 //! The `checksum` handler: compares each book message's checksum with the engine's book right
 //! after that message, and isolates a symbol whose book went wrong until a fresh snapshot.
 
-use kobe_core::component::ControlRequest;
 use kobe_core::event::ResetReason;
 use kobe_core::{
-    ComponentError, Event, EventBatch, EventKind, Handler, HandlerConfig, HandlerContext, Symbol,
+    ComponentError, ConfigError, Event, EventBatch, EventKind, Handler, HandlerConfig,
+    HandlerContext, Symbol,
 };
 
 use crate::edit::{derived, Edits};
+use crate::resync::{ask, Ask};
 
 /// What to do about a symbol whose checksum failed (its book is suppressed in every case).
 #[derive(
@@ -42,6 +43,23 @@ pub struct ChecksumConfig {
 }
 
 impl HandlerConfig for ChecksumConfig {
+    fn relies_on_resync(&self) -> Option<ConfigError> {
+        let what = match self.on_mismatch {
+            OnMismatch::Resync => "resync",
+            OnMismatch::Reconnect => "reconnect",
+            OnMismatch::Log => return None,
+        };
+        Some(ConfigError::new(
+            "on_mismatch",
+            format!(
+                "`{what}` (the default is resync) asks it for a fresh snapshot; instead, a \
+                 mismatched book gets a book_reset (reason cannot_resync) and its records \
+                 stop until its next snapshot in the input. Set `on_mismatch: log` to \
+                 accept that without this warning"
+            ),
+        ))
+    }
+
     fn build(&self) -> Result<Box<dyn Handler>, ComponentError> {
         Ok(Box::new(Checksum {
             on_mismatch: self.on_mismatch,
@@ -70,31 +88,24 @@ fn book_data(event: &mut Event) -> Option<(&mut kobe_core::event::BookData, bool
 }
 
 impl Checksum {
+    /// Isolates `symbol` after its book event `like` at `index` (already followed by its
+    /// `checksum_mismatch`) and asks for a fresh book per [`OnMismatch`].
     fn mismatch(
         &mut self,
+        index: usize,
+        like: &Event,
         symbol: Symbol,
-        expected: u32,
-        computed: u32,
         cx: &mut HandlerContext<'_>,
     ) {
-        tracing::warn!(%symbol, expected, computed, on_mismatch = ?self.on_mismatch, "book checksum mismatch");
         self.suppressed.insert(symbol);
         cx.books.invalidate(&symbol);
         cx.books.stats.mismatches += 1;
-        match self.on_mismatch {
-            OnMismatch::Resync => {
-                cx.books.stats.resyncs += 1;
-                cx.control.push(ControlRequest::Resync {
-                    symbol,
-                    reason: ResetReason::Resync,
-                });
-            }
-            OnMismatch::Reconnect => {
-                cx.books.stats.reconnects += 1;
-                cx.control.push(ControlRequest::Reconnect { symbol });
-            }
-            OnMismatch::Log => {}
-        }
+        let what = match self.on_mismatch {
+            OnMismatch::Resync => Ask::Resync(ResetReason::Resync),
+            OnMismatch::Reconnect => Ask::Reconnect,
+            OnMismatch::Log => return,
+        };
+        ask(cx, &mut self.edits, index, like, symbol, what);
     }
 }
 
@@ -129,9 +140,10 @@ impl Handler for Checksum {
             };
             data.checksum_ok = Some(expected == computed);
             if expected != computed {
+                tracing::warn!(%symbol, expected, computed, on_mismatch = ?self.on_mismatch, "book checksum mismatch");
                 let report = derived(event, EventKind::ChecksumMismatch { expected, computed });
                 self.edits.insert_after(index, report);
-                self.mismatch(symbol, expected, computed, cx);
+                self.mismatch(index, event, symbol, cx);
             }
         }
         self.edits.apply(batch);

@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod debug;
 mod edit;
 pub mod passthrough;
+mod resync;
 pub mod snapshot;
 pub mod update;
 

@@ -2,11 +2,13 @@
 //! replaces books from snapshots. Must come before `update` in the chain.
 
 use kobe_core::book::{Outcome, UpdateSeen};
+use kobe_core::event::ResetReason;
 use kobe_core::{
     ComponentError, Event, EventBatch, EventKind, Handler, HandlerConfig, HandlerContext, Symbol,
 };
 
 use crate::edit::Edits;
+use crate::resync::{ask, Ask};
 
 /// Options of the `snapshot` handler (none).
 #[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -38,7 +40,9 @@ impl Handler for Snapshot {
             let Some(symbol) = event.symbol else { continue };
             if matches!(event.kind, EventKind::BookUpdate(_)) {
                 self.seen.mark(symbol);
-            } else if !self.seen.contains(&symbol) && !apply_state_event(event, symbol, cx) {
+            } else if !self.seen.contains(&symbol)
+                && !apply_state_event(event, symbol, cx, &mut self.edits, index)
+            {
                 cx.books.withhold(symbol);
                 self.edits.remove(index);
             }
@@ -48,21 +52,27 @@ impl Handler for Snapshot {
     }
 }
 
-/// Applies one book-state event (instrument, book ack, reset, snapshot) of `symbol` to the
-/// store; false when the event must leave the batch (a snapshot that does not fit the
-/// symbol's precision: the book is voided and a resync requested).
+/// Applies one book-state event (instrument, book ack, reset, snapshot) of `symbol`, at
+/// `index` in the batch, to the store; false when the event must leave the batch (a snapshot
+/// that does not fit the symbol's precision: the book is voided and a resync asked for).
 pub(crate) fn apply_state_event(
     event: &mut Event,
     symbol: Symbol,
     cx: &mut HandlerContext<'_>,
+    edits: &mut Edits,
+    index: usize,
 ) -> bool {
+    let resync = Ask::Resync(ResetReason::PrecisionChange);
     match &mut event.kind {
-        EventKind::Instrument(info) => cx.books.on_instrument(symbol, *info, cx.control),
+        EventKind::Instrument(info) if cx.books.on_instrument(symbol, *info) => {
+            ask(cx, edits, index, event, symbol, resync);
+        }
         EventKind::SubscriptionAck(ack) => cx.books.on_ack(symbol, ack),
         EventKind::BookReset { .. } => cx.books.void(&symbol),
         EventKind::BookSnapshot(data) => {
-            if let Outcome::Rejected(e) = cx.books.on_snapshot(symbol, data, cx.control) {
+            if let Outcome::Rejected(e) = cx.books.on_snapshot(symbol, data) {
                 tracing::warn!(%symbol, "book snapshot dropped, resyncing: {e}");
+                ask(cx, edits, index, event, symbol, resync);
                 return false;
             }
         }

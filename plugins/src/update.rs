@@ -2,12 +2,13 @@
 //! book. Must follow `snapshot` in the chain.
 
 use kobe_core::book::{Outcome, UpdateSeen};
-use kobe_core::event::BookTop;
+use kobe_core::event::{BookTop, ResetReason};
 use kobe_core::{
     ComponentError, ConfigError, EventBatch, EventKind, Handler, HandlerConfig, HandlerContext,
 };
 
 use crate::edit::{derived, Edits};
+use crate::resync::{ask, Ask};
 use crate::snapshot::apply_state_event;
 
 /// Deepest `top` accepted (Kraken's deepest book).
@@ -64,7 +65,8 @@ impl Handler for Update {
             let EventKind::BookUpdate(data) = &mut event.kind else {
                 // Before the symbol's first update `snapshot` already applied it (and dropped
                 // what it refused); from there on the rules run here, in order.
-                let kept = !self.seen.contains(&symbol) || apply_state_event(event, symbol, cx);
+                let kept = !self.seen.contains(&symbol)
+                    || apply_state_event(event, symbol, cx, &mut self.edits, index);
                 if !kept {
                     cx.books.withhold(symbol);
                     self.edits.remove(index);
@@ -80,7 +82,7 @@ impl Handler for Update {
                 continue;
             };
             self.seen.mark(symbol);
-            match cx.books.on_update(symbol, data, cx.control) {
+            match cx.books.on_update(symbol, data) {
                 Outcome::Applied => {
                     if let (Some(n), Some(book)) = (self.top, cx.books.book(&symbol)) {
                         let top = BookTop {
@@ -99,6 +101,8 @@ impl Handler for Update {
                     tracing::warn!(%symbol, "book update dropped, resyncing: {e}");
                     cx.books.withhold(symbol);
                     self.edits.remove(index);
+                    let resync = Ask::Resync(ResetReason::PrecisionChange);
+                    ask(cx, &mut self.edits, index, event, symbol, resync);
                 }
             }
         }

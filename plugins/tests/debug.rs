@@ -53,6 +53,7 @@ fn samples_every_nth_event_and_summarises_at_the_level_asked() {
             shard: 0,
             shards: 1,
             now: Timestamp(0),
+            can_resync: true,
         };
         handler.process(&mut batch, &mut cx).unwrap();
         assert_eq!(batch.len(), 4, "the batch is left alone");

@@ -25,7 +25,8 @@ pub struct FileConfig {
     pub format: RecordFormat,
     /// Rotate once the file holds at least this many bytes: it is renamed to `PATH.1`
     /// (then `PATH.2`, ...) and a new file started. Rotation happens between batches, so no
-    /// record is split. 0 never rotates.
+    /// record is split. 0 never rotates. Devices and pipes (`/dev/stdout`) are never rotated
+    /// nor fsynced.
     #[serde(default)]
     pub rotate_bytes: u64,
     /// Push buffered records to the operating system at least this often, in milliseconds.
@@ -93,10 +94,17 @@ impl SinkConfig for FileConfig {
                 .await
                 .map_err(io("create directory", dir))?;
         }
-        let (file, size) = open(&self.path).await?;
+        let (file, size, regular) = open(&self.path).await?;
+        if !regular {
+            tracing::info!(
+                path = %self.path.display(),
+                "not a regular file (a device or a pipe): written without fsync or rotation"
+            );
+        }
         Ok(Box::new(FileSink {
             config: self.clone(),
             out: BackgroundFile::new(file),
+            regular,
             size,
             pending: Vec::with_capacity(self.buffer_bytes.min(16 << 20)),
             report: SinkReport::default(),
@@ -104,12 +112,14 @@ impl SinkConfig for FileConfig {
     }
 }
 
-async fn open(path: &Path) -> Result<(File, u64), FileSinkError> {
+/// Opens `path` for appending: the file, its size, and whether it is a regular file (a device
+/// such as `/dev/null` or `/dev/stdout`, or a pipe, cannot be fsynced or rotated).
+async fn open(path: &Path) -> Result<(File, u64, bool), FileSinkError> {
     let owned = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let file = OpenOptions::new().create(true).append(true).open(&owned)?;
-        let size = file.metadata()?.len();
-        Ok((file, size))
+        let meta = file.metadata()?;
+        Ok((file, meta.len(), meta.is_file()))
     })
     .await
     .map_err(|e| io("open", path)(std::io::Error::other(e)))?
@@ -121,6 +131,8 @@ async fn open(path: &Path) -> Result<(File, u64), FileSinkError> {
 struct FileSink {
     config: FileConfig,
     out: BackgroundFile,
+    /// A regular file (fsynced at close and rotation); false for devices and pipes.
+    regular: bool,
     size: u64,
     pending: Vec<u8>,
     report: SinkReport,
@@ -139,8 +151,14 @@ impl FileSink {
             .map_err(io("write", &self.config.path))
     }
 
+    /// Pushes everything out and makes it durable, where that means anything: only a regular
+    /// file can be fsynced (`fsync /dev/null` fails with EINVAL after every record was
+    /// written).
     async fn sync(&mut self) -> Result<(), FileSinkError> {
         self.push().await?;
+        if !self.regular {
+            return Ok(());
+        }
         self.out
             .sync()
             .await
@@ -166,7 +184,7 @@ impl FileSink {
         tokio::fs::rename(&path, &target)
             .await
             .map_err(io("rotate", &path))?;
-        let (file, size) = open(&path).await?;
+        let (file, size, _) = open(&path).await?;
         self.out = BackgroundFile::new(file);
         self.size = size;
         tracing::info!(from = %path.display(), to = %target.display(), "rotated");
@@ -192,7 +210,7 @@ impl Sink for FileSink {
                 .await
                 .map_err(io("write", &self.config.path))?;
         }
-        if self.config.rotate_bytes > 0 && self.size >= self.config.rotate_bytes {
+        if self.regular && self.config.rotate_bytes > 0 && self.size >= self.config.rotate_bytes {
             self.rotate().await?;
         }
         Ok(written)

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 /// Arguments of `kobe demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// How many pairs to stream.
-    #[arg(long, default_value_t = 3)]
-    pub symbols: usize,
+    /// How many pairs to stream (1 to 500).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub symbols: u16,
     /// Book depth: 10, 25, 100, 500 or 1000.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::parse_depth)]
     pub depth: u16,
     /// Stop after this many seconds (default: until SIGINT/SIGTERM).
     #[arg(long)]
@@ -31,7 +31,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     kobe_core::shutdown::install_signal_handlers(stop.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let n = args.symbols.clamp(1, 500);
+    let n = usize::from(args.symbols);
     let sim_stop = CancellationToken::new();
     let sim = simulator::spawn(
         listener,
@@ -65,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
     .map_err(|d| anyhow::anyhow!("{d}"))
     .context("the demo pipeline is invalid")?;
-    eprintln!("kobe demo: simulator on {}; streaming {n} books at depth {} through snapshot → update → checksum → stdout (Ctrl-C to stop)", sim.url(), args.depth);
+    crate::out::errln!("kobe demo: simulator on {}; streaming {n} books at depth {} through snapshot → update → checksum → stdout (Ctrl-C to stop)", sim.url(), args.depth);
     if let Some(secs) = args.seconds {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -88,6 +88,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let report = kobe_core::pipeline::run(pipeline, stop).await?;
     sim_stop.cancel();
-    eprintln!("kobe demo: summary {}", serde_json::to_string(&report)?);
+    crate::out::errln!("kobe demo: summary {}", serde_json::to_string(&report)?);
     Ok(())
 }

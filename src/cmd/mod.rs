@@ -25,6 +25,17 @@ pub async fn dispatch(command: Command, registry: Registry) -> anyhow::Result<Ex
     }
 }
 
+/// Parses a `--depth` flag: one of the depths Kraken serves books at, so that a bad value is
+/// blamed on the flag (not on the pipeline the command builds from it).
+pub fn parse_depth(text: &str) -> Result<u16, String> {
+    let depths = kobe_core::replay::KRAKEN_DEPTHS;
+    let list = depths.map(|d| d.to_string()).join(", ");
+    match text.parse::<u16>() {
+        Ok(d) if depths.contains(&d) => Ok(d),
+        _ => Err(format!("not a Kraken book depth; expected one of {list}")),
+    }
+}
+
 /// Loads and validates a pipeline file with `--set` overrides and `KOBE_…` environment
 /// variables, or returns every problem found, one per line.
 pub fn load_pipeline(

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long, required = true)]
     pub symbols: String,
     /// Book depth: 10, 25, 100, 500 or 1000.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::parse_depth)]
     pub depth: u16,
     /// Output file (`-` for standard output); appended to if it exists.
     #[arg(short = 'o', long = "output")]
@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let problems = config.validate();
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!(
+            crate::out::errln!(
                 "{}: {}",
                 if p.path.is_empty() { "record" } else { &p.path },
                 p.message
@@ -65,15 +65,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .open(&args.output)
             .await
             .with_context(|| format!("cannot open {}", args.output.display()))?;
+        let regular = file.metadata().await.is_ok_and(|m| m.is_file());
         let mut out = tokio::io::BufWriter::new(file);
         let r = record(&config, &mut out, stop, args.frames).await?;
-        out.into_inner()
-            .sync_all()
-            .await
-            .with_context(|| format!("cannot sync {}", args.output.display()))?;
+        // Only a regular file can be fsynced (`-o /dev/null` cannot).
+        if regular {
+            out.into_inner()
+                .sync_all()
+                .await
+                .with_context(|| format!("cannot sync {}", args.output.display()))?;
+        }
         r
     };
-    eprintln!(
+    crate::out::errln!(
         "kobe record: {} frames, {} bytes written to {}",
         report.frames,
         report.bytes,

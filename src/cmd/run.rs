@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use kobe_core::pipeline::RunReport;
 use kobe_core::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -22,14 +23,17 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let pipeline = match crate::cmd::load_pipeline(&args.file, &args.set, registry) {
         Ok(p) => p,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
-            eprintln!(
+            crate::out::err!("{diagnostics}");
+            crate::out::errln!(
                 "error: {} is not a valid pipeline; not started",
                 args.file.display()
             );
             return Ok(ExitCode::FAILURE);
         }
     };
+    for w in pipeline.warnings() {
+        tracing::warn!("{}: {w}", args.file.display());
+    }
     let shutdown = CancellationToken::new();
     kobe_core::shutdown::install_signal_handlers(shutdown.clone())?;
     tracing::info!(
@@ -39,20 +43,61 @@ pub async fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let result = kobe_core::pipeline::run(pipeline, shutdown).await;
     match result {
         Ok(report) => {
-            eprintln!("kobe: summary {}", serde_json::to_string(&report)?);
+            log_end(&report);
+            crate::out::errln!("kobe: summary {}", serde_json::to_string(&report)?);
+            if let Err(broken) = report.check_accounting() {
+                // A count went missing: a bug, and never to pass silently.
+                crate::out::errln!("error: the run's counts do not add up:\n{broken}");
+                return Ok(ExitCode::FAILURE);
+            }
+            // Records a sink took on but could not deliver (Kafka) fail the run, after the
+            // summary has said which.
             let undelivered: Vec<String> = report
                 .sinks
                 .iter()
                 .filter(|(_, s)| s.undelivered > 0)
                 .map(|(id, s)| format!("sinks.{id}: {}", s.undelivered))
                 .collect();
-            if undelivered.is_empty() {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("error: undelivered records ({})", undelivered.join(", "));
-                Ok(ExitCode::FAILURE)
+            if !undelivered.is_empty() {
+                crate::out::errln!("error: undelivered records ({})", undelivered.join(", "));
+                return Ok(ExitCode::FAILURE);
             }
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The log line that ends a run: what came in, what went out, and what was withheld (a warning
+/// when anything was, naming the symbols).
+fn log_end(report: &RunReport) {
+    let written: u64 = report.sinks.values().map(|s| s.written).sum();
+    let s = &report.source;
+    if report.withheld == 0 {
+        tracing::info!(
+            frames = s.frames,
+            malformed = s.malformed,
+            stale_dropped = s.stale_dropped,
+            events = report.events,
+            written,
+            "run finished"
+        );
+        return;
+    }
+    let by_symbol: Vec<String> = report
+        .withheld_by_symbol
+        .iter()
+        .map(|(symbol, n)| format!("{symbol} {n}"))
+        .collect();
+    tracing::warn!(
+        frames = s.frames,
+        malformed = s.malformed,
+        stale_dropped = s.stale_dropped,
+        events = report.events,
+        written,
+        withheld = report.withheld,
+        "run finished; {} events withheld while their book was invalid ({})",
+        report.withheld,
+        by_symbol.join(", ")
+    );
 }

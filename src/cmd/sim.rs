@@ -20,7 +20,8 @@ pub struct Args {
     /// Seed of the market's moves and the instruments' precisions.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Book update messages per second over all pairs (0: as fast as clients read).
+    /// Book update messages per second, spread over the pairs some client subscribed to
+    /// (pairs nobody subscribed to do not move; 0: as fast as clients read).
     #[arg(long, default_value_t = 250)]
     pub rate: u64,
     /// Several symbols per `data` array in every update frame.
@@ -52,12 +53,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ..SimConfig::default()
         },
     )?;
-    println!(
+    crate::out::outln!(
         "kobe sim: Kraken v2 simulator on {} ({} pairs)",
         sim.url(),
         args.symbols
     );
-    println!(
+    crate::out::outln!(
         "  try: kobe record --url {} --symbols S000/USD,S001/USD -o session.ndjson",
         sim.url()
     );
@@ -71,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     stop.cancelled().await;
     let s = sim.stats();
-    eprintln!("kobe sim: {s:?}");
+    crate::out::errln!("kobe sim: {s:?}");
     Ok(())
 }
 

@@ -25,25 +25,30 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
     let mut bad = 0usize;
     for file in &args.files {
         match load(file, &args.set, &EnvSource::Process, registry) {
-            Ok(p) => println!(
-                "{}: OK ({} source, {} handler{}, {} sink{})",
-                file.display(),
-                p.source_type,
-                p.handlers.len(),
-                if p.handlers.len() == 1 { "" } else { "s" },
-                p.sinks.len(),
-                if p.sinks.len() == 1 { "" } else { "s" },
-            ),
+            Ok(p) => {
+                for w in p.warnings() {
+                    crate::out::errln!("warning: {}: {w}", file.display());
+                }
+                crate::out::outln!(
+                    "{}: OK ({} source, {} handler{}, {} sink{})",
+                    file.display(),
+                    p.source_type,
+                    p.handlers.len(),
+                    if p.handlers.len() == 1 { "" } else { "s" },
+                    p.sinks.len(),
+                    if p.sinks.len() == 1 { "" } else { "s" },
+                )
+            }
             Err(diagnostics) => {
                 bad += 1;
-                eprintln!("{diagnostics}");
+                crate::out::errln!("{diagnostics}");
             }
         }
     }
     if bad == 0 {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
+        crate::out::errln!(
             "error: {bad} of {} pipeline file{} invalid",
             args.files.len(),
             if args.files.len() == 1 {

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod kafka;
+pub mod plugin_libs;
 pub mod process;
 pub mod tansu;
 

@@ -1,14 +1,15 @@
 //! [`BookStore`]: the books of one shard worker, with what it knows about each symbol, and the
 //! rules by which book-related events change them. Handlers are thin: they pick the events
 //! they own and call the `on_*` methods here in batch order.
+//!
+//! The store only says when a book needs a fresh snapshot ([`Outcome::Rejected`], `true` from
+//! [`BookStore::on_instrument`]); asking the source for one is the handlers' business, so the
+//! book module knows nothing of the engine's control requests.
 
 use std::collections::HashMap;
 
 use super::{BookError, OrderBook};
-use crate::component::ControlRequest;
-use crate::event::{
-    BookData, InstrumentInfo, Level, ResetReason, SubscriptionInfo, SubscriptionMethod,
-};
+use crate::event::{BookData, InstrumentInfo, Level, SubscriptionInfo, SubscriptionMethod};
 use crate::symbol::{Symbol, SymbolMap, SymbolSet};
 
 /// What a shard knows about one symbol.
@@ -37,7 +38,8 @@ pub struct BookStats {
     pub precision_errors: u64,
     /// Checksum mismatches.
     pub mismatches: u64,
-    /// Resyncs requested (mismatches, precision changes).
+    /// Resyncs requested (mismatches, precision changes), or announced as impossible by a
+    /// `book_reset` (reason `cannot_resync`) when the source cannot resubscribe.
     pub resyncs: u64,
     /// Reconnects requested.
     pub reconnects: u64,
@@ -51,7 +53,8 @@ pub enum Outcome {
     /// The symbol has no valid book (never snapshotted, unsubscribed, reset or mismatched):
     /// the message belongs to an old subscription and should be dropped.
     NoBook,
-    /// A number did not fit the symbol's precision: the book was voided and a resync requested.
+    /// A number did not fit the symbol's precision: the book was voided; the caller resyncs it
+    /// (reason `precision_change`).
     Rejected(BookError),
 }
 
@@ -173,14 +176,10 @@ impl BookStore {
         }
     }
 
-    /// An `instrument` event: records the precision. A book at another precision is voided and
-    /// a resync requested, since its next snapshot will be printed at the new precision.
-    pub fn on_instrument(
-        &mut self,
-        symbol: Symbol,
-        info: InstrumentInfo,
-        control: &mut Vec<ControlRequest>,
-    ) {
+    /// An `instrument` event: records the precision. A book at another precision is voided
+    /// and true returned: the caller resyncs it (its next snapshot will be printed at the new
+    /// precision).
+    pub fn on_instrument(&mut self, symbol: Symbol, info: InstrumentInfo) -> bool {
         let state = self.books.entry(symbol).or_default();
         state.instrument = Some(info);
         let stale = state
@@ -190,12 +189,8 @@ impl BookStore {
         if stale {
             state.book = None;
             state.valid = false;
-            self.stats.resyncs += 1;
-            control.push(ControlRequest::Resync {
-                symbol,
-                reason: ResetReason::PrecisionChange,
-            });
         }
+        stale
     }
 
     /// A subscription ack: a `book` subscribe records the depth; an unsubscribe voids the book.
@@ -215,12 +210,7 @@ impl BookStore {
 
     /// A snapshot: replaces the book (reusing its memory), levels rescaled in place. Sets
     /// `computed_checksum` when the message carries a checksum.
-    pub fn on_snapshot(
-        &mut self,
-        symbol: Symbol,
-        data: &mut BookData,
-        control: &mut Vec<ControlRequest>,
-    ) -> Outcome {
+    pub fn on_snapshot(&mut self, symbol: Symbol, data: &mut BookData) -> Outcome {
         let depth = self.depth_of(&symbol);
         let state = self.books.entry(symbol).or_default();
         let (pp, qp) = match state.instrument {
@@ -241,19 +231,15 @@ impl BookStore {
             }
             Err(e) => {
                 state.valid = false;
-                self.reject(symbol, control, e)
+                self.stats.precision_errors += 1;
+                Outcome::Rejected(e)
             }
         }
     }
 
     /// An update: applied to a valid book (levels rescaled in place), else [`Outcome::NoBook`].
     /// Sets `computed_checksum` when the message carries a checksum.
-    pub fn on_update(
-        &mut self,
-        symbol: Symbol,
-        data: &mut BookData,
-        control: &mut Vec<ControlRequest>,
-    ) -> Outcome {
+    pub fn on_update(&mut self, symbol: Symbol, data: &mut BookData) -> Outcome {
         let Some(book) = self
             .books
             .get_mut(&symbol)
@@ -271,24 +257,10 @@ impl BookStore {
             }
             Err(e) => {
                 self.void(&symbol);
-                self.reject(symbol, control, e)
+                self.stats.precision_errors += 1;
+                Outcome::Rejected(e)
             }
         }
-    }
-
-    fn reject(
-        &mut self,
-        symbol: Symbol,
-        control: &mut Vec<ControlRequest>,
-        e: BookError,
-    ) -> Outcome {
-        self.stats.precision_errors += 1;
-        self.stats.resyncs += 1;
-        control.push(ControlRequest::Resync {
-            symbol,
-            reason: ResetReason::PrecisionChange,
-        });
-        Outcome::Rejected(e)
     }
 }
 

@@ -21,12 +21,23 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// A fresh policy state; `seed` makes the jitter reproducible.
+    /// A fresh policy state; `seed` makes the jitter reproducible (for tests).
     pub fn new(policy: ReconnectConfig, seed: u64) -> Self {
         Self {
             policy,
             failures: 0,
             rng: SmallRng::seed_from_u64(seed),
+        }
+    }
+
+    /// A fresh policy state whose jitter is seeded from the operating system, so that
+    /// processes started together (shards of one deployment) and the connections of one
+    /// process draw different delays instead of reconnecting in lockstep.
+    pub fn from_os(policy: ReconnectConfig) -> Self {
+        Self {
+            policy,
+            failures: 0,
+            rng: SmallRng::from_os_rng(),
         }
     }
 

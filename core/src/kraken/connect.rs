@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_tungstenite::tokio::{connect_async, ConnectStream};
+use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use async_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
@@ -21,9 +22,28 @@ pub async fn connect_once(url: &str, timeout: Duration) -> Result<Ws, KrakenErro
         }),
         Ok(Err(e)) => Err(KrakenError::Connect {
             url: url.into(),
-            reason: e.to_string(),
+            reason: describe(&e),
         }),
         Ok(Ok((ws, _response))) => Ok(ws),
+    }
+}
+
+/// What went wrong, for a person. A server that answers plain HTTP instead of switching to
+/// WebSocket gets tungstenite's words for the detail ("HTTP version must be 1.1 or higher"),
+/// which do not say what is wrong: the URL points at something that is not a WebSocket server.
+fn describe(e: &WsError) -> String {
+    let not_ws = |detail: String| {
+        format!("the endpoint is not a WebSocket server (it answered plain HTTP: {detail})")
+    };
+    match e {
+        WsError::Http(response) => not_ws(format!("status {}", response.status())),
+        WsError::Protocol(
+            p @ (ProtocolError::WrongHttpVersion
+            | ProtocolError::MissingConnectionUpgradeHeader
+            | ProtocolError::MissingUpgradeWebSocketHeader
+            | ProtocolError::SecWebSocketAcceptKeyMismatch),
+        ) => not_ws(p.to_string()),
+        other => other.to_string(),
     }
 }
 

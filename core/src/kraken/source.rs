@@ -48,7 +48,7 @@ impl KrakenSource {
         if let Some(list) = self.config.symbol_list()? {
             return Ok(Some(list));
         }
-        let mut backoff = Backoff::new(self.config.reconnect.clone(), 0);
+        let mut backoff = Backoff::from_os(self.config.reconnect.clone());
         loop {
             let Some(found) = discover(&self.config, &self.url, &mut backoff, limiter, cx).await?
             else {

@@ -90,14 +90,38 @@ pub fn load(
     registry: &Registry,
 ) -> Result<Pipeline, Diagnostics> {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, &file, overrides, env, registry),
-        Err(e) => Err(Diagnostics(vec![Diagnostic {
+    let fail = |file: String, message: String| {
+        Err(Diagnostics(vec![Diagnostic {
             origin: Origin::File { file, at: None },
             path: String::new(),
-            message: format!("cannot read the pipeline file: {e}"),
-        }])),
+            message,
+        }]))
+    };
+    match read_limited(path) {
+        Ok(Ok(text)) => load_str(&text, &file, overrides, env, registry),
+        Ok(Err(len)) => fail(file, super::yaml::too_large(len).message),
+        Err(e) => fail(file, format!("cannot read the pipeline file: {e}")),
     }
+}
+
+/// Reads at most one byte over the size limit (the file may be a pipe, so its size is not
+/// trusted): the text, or `Err(size)` of a file over the limit.
+fn read_limited(path: &Path) -> std::io::Result<Result<String, u64>> {
+    use std::io::Read;
+    let limit = super::yaml::MAX_PIPELINE_BYTES as u64;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > limit {
+        return Ok(Err(len));
+    }
+    let mut bytes = Vec::new();
+    (&mut file).take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Ok(Err(bytes.len() as u64));
+    }
+    String::from_utf8(bytes)
+        .map(Ok)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Checks pipeline text `text` (named `file` in messages) with its overrides.

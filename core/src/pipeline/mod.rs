@@ -87,3 +87,28 @@ pub struct Pipeline {
     /// The metrics endpoint, when the file asks for one.
     pub metrics: Option<MetricsOptions>,
 }
+
+impl Pipeline {
+    /// Problems that do not stop the pipeline: handler options that ask the source for fresh
+    /// snapshots when it cannot give them (a replay), each as `handlers[2].on_mismatch: …`.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.source.book_hints().can_resync {
+            return Vec::new();
+        }
+        self.handlers
+            .iter()
+            .filter_map(|h| {
+                let e = h.config.relies_on_resync()?;
+                let at = if e.path.is_empty() {
+                    h.path.clone()
+                } else {
+                    format!("{}.{}", h.path, e.path)
+                };
+                Some(format!(
+                    "{at}: the {} source cannot resync: {}",
+                    self.source_type, e.message
+                ))
+            })
+            .collect()
+    }
+}

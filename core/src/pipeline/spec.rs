@@ -199,8 +199,16 @@ impl Checker<'_> {
         let in_file = self.index.get(&existing);
         if let Some(v) = value {
             // A map is often built from several layers; only a scalar or list replaced
-            // outright, or a map the file never had, belongs to one override.
-            let replaced = !matches!(v, Value::Dict(..)) || in_file.is_none();
+            // outright, or a map the file never had, belongs to one override. The file may
+            // have had a scalar where an override put a map (`--set sinks.out.path.x=1`):
+            // then none of the map's keys is in the file.
+            let file_had_map = match v {
+                Value::Dict(_, d) => d
+                    .keys()
+                    .any(|k| self.index.get(&existing.key(k.clone())).is_some()),
+                _ => false,
+            };
+            let replaced = !matches!(v, Value::Dict(..)) || in_file.is_none() || !file_had_map;
             if replaced {
                 match (self.layer_of)(v) {
                     Layer::Env(var) => return Origin::Env(var),

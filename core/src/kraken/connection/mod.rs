@@ -144,7 +144,7 @@ impl Connection {
                 )
             })
             .collect();
-        let backoff = Backoff::new(shared.config.reconnect.clone(), index as u64 + 1);
+        let backoff = Backoff::from_os(shared.config.reconnect.clone());
         let batch_size = shared.batch_size;
         Self {
             label: format!("kraken connection {index}"),

@@ -168,6 +168,11 @@ impl Conn {
                 true
             }
             Broadcast::Malformed => {
+                if self.stalled {
+                    // A stalled connection sends nothing: counting a frame that never leaves
+                    // would make the client look as if it lost it.
+                    return true;
+                }
                 self.state.bump(&self.state.counters.malformed, 1);
                 self.out
                     .push(r#"{"channel":"book","type":"update","data":[{"symbol":"#.into());
