@@ -37,8 +37,11 @@ impl MetricReader for Reader {
     }
 }
 
-/// `(name, attributes, value)` of every data point (histograms: their count).
-fn points(reader: &Reader) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// A data point: instrument name, attributes, value (histograms: their count).
+type Point = (String, Vec<(String, String)>, f64);
+
+/// Every data point the reader collects now.
+fn points(reader: &Reader) -> Vec<Point> {
     let mut rm = ResourceMetrics::default();
     reader.collect(&mut rm).unwrap();
     let mut out = Vec::new();
@@ -77,11 +80,7 @@ fn points(reader: &Reader) -> Vec<(String, Vec<(String, String)>, f64)> {
     out
 }
 
-fn value(
-    points: &[(String, Vec<(String, String)>, f64)],
-    name: &str,
-    attr: &[(&str, &str)],
-) -> Option<f64> {
+fn value(points: &[Point], name: &str, attr: &[(&str, &str)]) -> Option<f64> {
     points
         .iter()
         .find(|(n, a, _)| {
