@@ -1,5 +1,6 @@
 //! Each way the `kafka` sink can be misconfigured or cut off gives a clear message: brokers
-//! unreachable at start (then everything flows once they come), a missing topic, a record over
+//! unreachable at start (the sink waits on its full queue, then everything flows once they
+//! come; with `on_full: drop` it drops and counts instead), a missing topic, a record over
 //! the size limit, an unknown librdkafka property, a missing `${NAME}`; and a secret never
 //! shows in the log.
 
@@ -25,7 +26,8 @@ fn unreachable_brokers_at_start_are_reported_then_everything_flows_when_they_com
         &input,
         3,
         &format!(
-            "brokers: [127.0.0.1:{port}]\ntopic: late\nflush_timeout_ms: 60000\ncreate_topic: {{partitions: 2}}"
+            "brokers: [127.0.0.1:{port}]\ntopic: late\nflush_timeout_ms: 60000\ncreate_topic: {{partitions: 2}}\n\
+             librdkafka: {{queue.buffering.max.messages: 100}}"
         ),
     );
     let run = Running::start(&pipeline, dir.path(), "info", &[]);
@@ -38,7 +40,13 @@ fn unreachable_brokers_at_start_are_reported_then_everything_flows_when_they_com
     let log = run.stderr_text();
     assert!(status.success(), "{log}");
     assert!(log.contains("kafka brokers answer again"), "{log}");
-    assert_eq!(summary(log.as_bytes())["sinks"]["kafka"]["written"], 3000);
+    // The queue holds 100: the sink waited (backpressure) rather than drop anything.
+    let report = summary(log.as_bytes());
+    assert_eq!(report["sinks"]["kafka"]["written"], 3000, "{report}");
+    assert!(
+        report["sinks"]["kafka"]["not_written"].is_null(),
+        "{report}"
+    );
     let mut reader = Reader::new(&broker.brokers(), "late", 2);
     reader
         .read_until(3000, MINUTE)
@@ -166,4 +174,37 @@ fn a_secret_from_the_environment_never_reaches_the_log() {
     assert!(!status.success(), "nothing could be delivered:\n{log}");
     assert!(log.contains("not delivered"), "{log}");
     assert!(!log.contains(secret), "the password leaked:\n{log}");
+}
+
+#[test]
+fn on_full_drop_drops_and_counts_every_record_it_could_not_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_frames(dir.path(), 1000);
+    let pipeline = write_pipeline(
+        dir.path(),
+        "drop",
+        &input,
+        1,
+        &format!(
+            "brokers: [127.0.0.1:{}]\ntopic: t\non_full: drop\ndelivery_timeout_ms: 1000\n\
+             flush_timeout_ms: 2000\nlibrdkafka: {{queue.buffering.max.messages: 100}}",
+            free_port()
+        ),
+    );
+    let out = kobe(&["run", pipeline.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "nothing could be delivered:\n{err}");
+    let report = summary(&out.stderr);
+    let kafka = &report["sinks"]["kafka"];
+    let written = kafka["written"].as_u64().unwrap();
+    let dropped = kafka["not_written"]["dropped_queue_full"].as_u64().unwrap();
+    assert!(written <= 100 && written > 0, "{kafka}");
+    assert_eq!(
+        written + dropped,
+        1000,
+        "every record queued or dropped: {kafka}"
+    );
+    assert_eq!(kafka["topics"]["t"]["dropped"], dropped, "{kafka}");
+    assert_eq!(kafka["undelivered"], written, "{kafka}");
+    assert_eq!(report["accounting"]["ok"], true, "{report}");
 }
