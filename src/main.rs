@@ -63,6 +63,12 @@ pub fn registry() -> kobe_core::registry::Registry {
     kobe_core::kraken::register(&mut registry);
     kobe_plugins::register(&mut registry);
     kobe_sinks::register(&mut registry);
+    // `type: plugin` (libraries named in pipeline files), and the example plugins linked in
+    // as built-ins through the same exported functions.
+    kobe_plugin_host::register(&mut registry);
+    kobe_plugin_host::register_handler::<kobe_plugin_spread::Spread>(&mut registry);
+    kobe_plugin_host::register_handler::<kobe_plugin_imbalance::Imbalance>(&mut registry);
+    kobe_plugin_host::register_sink::<kobe_plugin_redis_streams::RedisStreams>(&mut registry);
     registry
 }
 

@@ -13,6 +13,10 @@ fn known(kind: ComponentKind) -> String {
     kobe_core::replay::register(&mut registry);
     kobe_plugins::register(&mut registry);
     kobe_sinks::register(&mut registry);
+    kobe_plugin_host::register(&mut registry);
+    kobe_plugin_host::register_handler::<kobe_plugin_spread::Spread>(&mut registry);
+    kobe_plugin_host::register_handler::<kobe_plugin_imbalance::Imbalance>(&mut registry);
+    kobe_plugin_host::register_sink::<kobe_plugin_redis_streams::RedisStreams>(&mut registry);
     registry.names(kind).join(", ")
 }
 
@@ -163,7 +167,7 @@ fn nested_error_inside_a_sink() {
         "nested_sink_error.yaml",
         &[],
         &[],
-        &["broken/nested_sink_error.yaml:9:9: sinks.out.events[1]: unknown value `book_updates`; expected one of: book_snapshot, book_update, book_top, checksum_mismatch, book_reset, status, heartbeat, instrument, subscription_ack, subscription_error, raw"],
+        &["broken/nested_sink_error.yaml:9:9: sinks.out.events[1]: unknown value `book_updates`; expected one of: book_snapshot, book_update, book_top, checksum_mismatch, book_reset, status, heartbeat, instrument, subscription_ack, subscription_error, raw, plugin"],
     );
 }
 

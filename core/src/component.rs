@@ -247,6 +247,21 @@ pub trait Handler: Send {
     fn tick(&mut self, _cx: &mut HandlerContext<'_>, _last: bool) {}
 }
 
+/// A handler error that tells the engine more than "report, count, go on": whether the
+/// handler panicked (caught; counted as `handler_panics`) and whether the pipeline must stop
+/// (drain what is in flight, then end with this error and a non-zero exit). Any other error
+/// is counted in `handler_errors` and the batch goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerFault {
+    /// What went wrong (the panic message, for a panic).
+    pub message: String,
+    /// The handler panicked and the panic was caught.
+    pub panicked: bool,
+    /// The pipeline must drain and stop.
+    pub stop: bool,
+}
+
 /// Config of a sink type. Deserialized from one entry of `sinks:`.
 #[async_trait]
 pub trait SinkConfig: Debug + Send + Sync {

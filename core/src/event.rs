@@ -114,6 +114,15 @@ pub struct StatusInfo {
     pub version: String,
 }
 
+/// A record emitted by a handler plugin: its type name and a JSON object of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginRecord {
+    /// The emitting plugin's type name (`spread`).
+    pub plugin: std::sync::Arc<str>,
+    /// The plugin's data: one JSON object, compact (no newline), checked when emitted.
+    pub data: Box<str>,
+}
+
 /// What happened. See [`Event`] for the fields every kind shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -147,6 +156,8 @@ pub enum EventKind {
     SubscriptionError(SubscriptionInfo),
     /// A frame kept verbatim for sinks that want the wire format (`format: raw`).
     Raw(Bytes),
+    /// A record a handler plugin emitted.
+    Plugin(PluginRecord),
 }
 
 /// The kinds of event by name, used by sink `events:` filters and in records.
@@ -188,11 +199,13 @@ pub enum EventType {
     SubscriptionError,
     /// The frame as received.
     Raw,
+    /// A record emitted by a handler plugin.
+    Plugin,
 }
 
 impl EventType {
     /// Every event type, in declaration order.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         Self::BookSnapshot,
         Self::BookUpdate,
         Self::BookTop,
@@ -204,6 +217,7 @@ impl EventType {
         Self::SubscriptionAck,
         Self::SubscriptionError,
         Self::Raw,
+        Self::Plugin,
     ];
 
     /// The record `type` name (`book_update`).
@@ -220,6 +234,7 @@ impl EventType {
             Self::SubscriptionAck => "subscription_ack",
             Self::SubscriptionError => "subscription_error",
             Self::Raw => "raw",
+            Self::Plugin => "plugin",
         }
     }
 }
@@ -266,6 +281,7 @@ impl Event {
             EventKind::SubscriptionAck(_) => EventType::SubscriptionAck,
             EventKind::SubscriptionError(_) => EventType::SubscriptionError,
             EventKind::Raw(_) => EventType::Raw,
+            EventKind::Plugin(_) => EventType::Plugin,
         }
     }
 }

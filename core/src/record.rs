@@ -250,6 +250,13 @@ fn write_json(event: &Event, seconds: &mut SecondsCache, out: &mut Vec<u8>) {
             out.extend_from_slice(b",\"frame\":");
             write_json_str(out, &String::from_utf8_lossy(frame));
         }
+        EventKind::Plugin(r) => {
+            out.extend_from_slice(b",\"plugin\":");
+            write_json_str(out, &r.plugin);
+            // Checked to be one compact JSON object when the plugin emitted it.
+            out.extend_from_slice(b",\"data\":");
+            out.extend_from_slice(r.data.as_bytes());
+        }
     }
     out.push(b'}');
 }
@@ -325,6 +332,9 @@ fn write_pretty(event: &Event, out: &mut Vec<u8>) {
         EventKind::Raw(frame) => {
             out.push(b' ');
             out.extend_from_slice(frame);
+        }
+        EventKind::Plugin(r) => {
+            let _ = write!(out, " {} {}", r.plugin, r.data);
         }
     }
 }
@@ -424,6 +434,10 @@ mod tests {
             EventKind::Raw(bytes::Bytes::from_static(
                 b"{\"channel\":\"heartbeat\"}\t\"",
             )),
+            EventKind::Plugin(crate::event::PluginRecord {
+                plugin: "spread".into(),
+                data: r#"{"mid":"1.5"}"#.into(),
+            }),
             EventKind::Status(crate::event::StatusInfo {
                 system: "online".into(),
                 api_version: "v2".into(),

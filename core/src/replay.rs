@@ -49,6 +49,28 @@ pub enum Pace {
     Recorded,
 }
 
+/// What a replayed event's `received_ts` is.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceivedTs {
+    /// When the frame was read (the wall clock).
+    #[default]
+    Read,
+    /// The frame's exchange timestamp (the last one seen for frames without one, zero before
+    /// any): two replays of a file then write the same records, byte for byte.
+    Exchange,
+}
+
 /// Options of the `replay` source.
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +92,10 @@ pub struct ReplayConfig {
     /// How many times to play the file (for benchmarks and soak runs).
     #[serde(default = "default_repeat")]
     pub repeat: u32,
+    /// `read` stamps events with the time their frame was read; `exchange` with the frame's
+    /// exchange timestamp, so replays are reproducible byte for byte.
+    #[serde(default)]
+    pub received_ts: ReceivedTs,
 }
 
 fn default_depth() -> u16 {
@@ -199,6 +225,9 @@ impl Source for ReplaySource {
 struct Player {
     path: PathBuf,
     pace: Pace,
+    received_ts: ReceivedTs,
+    /// The last exchange timestamp seen (for `received_ts: exchange`).
+    last_exchange: Timestamp,
     emit_raw: bool,
     batch_size: usize,
     batch: EventBatch,
@@ -216,6 +245,8 @@ impl Player {
         Self {
             path: config.path.clone(),
             pace: config.pace,
+            received_ts: config.received_ts,
+            last_exchange: Timestamp(0),
             emit_raw: cx.emit_raw,
             batch_size,
             batch: EventBatch::with_capacity(batch_size * 2),
@@ -304,6 +335,7 @@ impl Player {
             return Ok(());
         }
         self.report.frames += 1;
+        let first = self.batch.len();
         if self.emit_raw {
             self.batch.push(Event::new(
                 None,
@@ -335,6 +367,15 @@ impl Player {
                     "{}: more malformed frames; counting without showing",
                     self.path.display()
                 );
+            }
+        }
+        if self.received_ts == ReceivedTs::Exchange {
+            let frame_events = &mut self.batch.events[first..];
+            if let Some(ts) = frame_events.iter().find_map(|e| e.exchange_ts) {
+                self.last_exchange = ts;
+            }
+            for e in frame_events {
+                e.received_ts = self.last_exchange;
             }
         }
         if self.pace == Pace::Recorded {

@@ -17,6 +17,10 @@ pub struct Args {
     /// Print the JSON schemas instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Describe the plugin library at PATH instead: its name, versions, component types and
+    /// their options (the library's declaration is checked first).
+    #[arg(long, value_name = "PATH")]
+    pub load: Option<std::path::PathBuf>,
 }
 
 /// One option of a component, as shown.
@@ -31,6 +35,9 @@ struct OptionRow {
 
 /// Lists the components (or one); exits 1 for an unknown TYPE.
 pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.load {
+        return describe_library(path, args.json);
+    }
     let chosen: Vec<&ComponentInfo> = registry
         .iter()
         .filter(|c| args.type_name.as_deref().is_none_or(|t| t == c.name))
@@ -88,6 +95,78 @@ pub fn run(args: Args, registry: &Registry) -> anyhow::Result<ExitCode> {
         out.push('\n');
     }
     crate::out::out!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kobe plugins --load PATH`: what a plugin library offers; exits 1 when it is not one.
+fn describe_library(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let plugin = match kobe_plugin_host::load(path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut components = Vec::new();
+    if let Some(h) = plugin.handler {
+        components.push(("handler", &h.component));
+    }
+    if let Some(s) = plugin.sink {
+        components.push(("sink", &s.component));
+    }
+    let mut described = Vec::new();
+    for (kind, c) in components {
+        let schema = kobe_plugin_host::schema(c).map_err(anyhow::Error::msg)?;
+        described.push((kind, c, schema));
+    }
+    if json {
+        let all: Vec<Value> = described
+            .iter()
+            .map(|(kind, c, schema)| {
+                serde_json::json!({
+                    "kind": kind,
+                    "type": kobe_plugin_host::library::text(c.type_name),
+                    "description": kobe_plugin_host::library::text(c.description),
+                    "schema": schema,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "path": plugin.path,
+            "name": plugin.name,
+            "version": plugin.version,
+            "sdk_version": plugin.sdk_version,
+            "abi_version": plugin.abi_version,
+            "components": all,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = format!(
+        "{} {} ({}; kobe-plugin-sdk {}, plugin ABI {})\n",
+        plugin.name,
+        plugin.version,
+        plugin.path.display(),
+        plugin.sdk_version,
+        plugin.abi_version
+    );
+    for (kind, c, schema) in described {
+        out.push_str(&format!(
+            "\n  {kind} `{}` — {}\n    use: {{type: plugin, path: {}, config: {{...}}}}\n",
+            kobe_plugin_host::library::text(c.type_name),
+            kobe_plugin_host::library::text(c.description),
+            path.display()
+        ));
+        let mut rows = options(schema);
+        for r in &mut rows {
+            r.name = format!("config.{}", r.name);
+        }
+        if rows.is_empty() {
+            out.push_str("    (no options)\n");
+        }
+        out.push_str(&table(&rows));
+    }
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,8 +17,8 @@ use crate::accounting::{self, Accounting, Identity};
 use crate::book::BookStore;
 use crate::bus::{Fanout, Sequencer, SourceOutput};
 use crate::component::{
-    ComponentError, ControlRequest, Handler, HandlerContext, Sink, SinkReport, SourceContext,
-    SourceReport,
+    ComponentError, ControlRequest, Handler, HandlerContext, HandlerFault, Sink, SinkReport,
+    SourceContext, SourceReport,
 };
 use crate::event::{EventBatch, EventFilter, EventType};
 
@@ -40,8 +40,10 @@ pub struct RunReport {
     pub withheld_by_symbol: BTreeMap<String, u64>,
     /// Events handlers removed without declaring them withheld (a plugin's own filtering).
     pub removed_by_handlers: u64,
-    /// Handler errors (reported in the log, batch kept).
+    /// Handler errors (reported in the log, batch kept), panics included.
     pub handler_errors: u64,
+    /// Handler panics that were caught (plugins), a part of `handler_errors`.
+    pub handler_panics: u64,
     /// Each sink's counts, by id.
     pub sinks: BTreeMap<String, SinkReport>,
     /// Every identity below, as text, and whether all hold (filled in when the run ends).
@@ -129,6 +131,9 @@ struct WorkerReport {
     /// Events withheld, by symbol (declared through the book store).
     withheld: BTreeMap<String, u64>,
     handler_errors: u64,
+    handler_panics: u64,
+    /// The error of a handler that asked the pipeline to stop.
+    fatal: Option<(String, ComponentError)>,
 }
 
 /// Runs `pipeline` until its source ends or `shutdown` is cancelled, then drains and closes
@@ -210,6 +215,8 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
             fanout: fanout.clone(),
             names: pipeline.handlers.iter().map(|h| h.path.clone()).collect(),
             can_resync: hints.can_resync,
+            stop: shutdown.clone(),
+            fatal: None,
         };
         worker_tasks.push(tokio::spawn(worker.run(rx)));
     }
@@ -255,6 +262,10 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
                 report.derived += w.derived;
                 report.removed_by_handlers += w.removed;
                 report.handler_errors += w.handler_errors;
+                report.handler_panics += w.handler_panics;
+                if let Some((component, source)) = w.fatal {
+                    keep(RunError::Component { component, source });
+                }
                 for (symbol, n) in w.withheld {
                     report.withheld += n;
                     *report.withheld_by_symbol.entry(symbol).or_default() += n;
@@ -293,6 +304,9 @@ struct Worker {
     fanout: Fanout,
     names: Vec<String>,
     can_resync: bool,
+    /// Cancelled when a handler asks the pipeline to stop.
+    stop: CancellationToken,
+    fatal: Option<(String, ComponentError)>,
 }
 
 impl Worker {
@@ -318,6 +332,7 @@ impl Worker {
             }
         }
         self.tick(true);
+        report.fatal = self.fatal.take();
         report.withheld = self
             .books
             .withheld()
@@ -336,7 +351,17 @@ impl Worker {
             let withheld_before = cx.books.withheld_total();
             if let Err(e) = handler.process(batch, &mut cx) {
                 report.handler_errors += 1;
-                tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
+                let fault = e.downcast_ref::<HandlerFault>();
+                if fault.is_some_and(|f| f.panicked) {
+                    report.handler_panics += 1;
+                }
+                if fault.is_some_and(|f| f.stop) {
+                    tracing::error!(handler = %name, shard = self.shard, "handler failed, stopping the pipeline: {e}");
+                    self.stop.cancel();
+                    self.fatal.get_or_insert((name.clone(), e));
+                } else {
+                    tracing::warn!(handler = %name, shard = self.shard, "handler error: {e}");
+                }
             }
             // Handlers declare what they withhold; the rest of the change in length is what
             // they added, or (if negative) removed without saying.

@@ -264,12 +264,22 @@ pub fn count(events: &[Event], sym: Symbol, f: impl Fn(&EventKind) -> bool) -> u
 /// Replays the NDJSON file at `path` (fast, depth 25) to its end: every event, in order, and
 /// the source's report. `raw` asks for `Raw` events too.
 pub async fn replay_file(path: &std::path::Path, raw: bool) -> (Vec<Event>, SourceReport) {
+    replay_file_stamped(path, raw, Default::default()).await
+}
+
+/// [`replay_file`] with the replay's `received_ts` choice.
+pub async fn replay_file_stamped(
+    path: &std::path::Path,
+    raw: bool,
+    received_ts: kobe_core::replay::ReceivedTs,
+) -> (Vec<Event>, SourceReport) {
     let cfg = kobe_core::replay::ReplayConfig {
         path: path.to_path_buf(),
         pace: kobe_core::replay::Pace::Fast,
         depth: 25,
         precision: Default::default(),
         repeat: 1,
+        received_ts,
     };
     let source = cfg.build().await.unwrap();
     let (tx, mut rx) = mpsc::channel(64);
