@@ -418,6 +418,40 @@ impl EventBatch {
 mod tests {
     use super::*;
 
+    #[test]
+    fn filtered_out_counts_with_and_without_recorded_types() {
+        let mut b = EventBatch::default();
+        for kind in [
+            EventKind::Heartbeat,
+            EventKind::Heartbeat,
+            EventKind::BookReset {
+                reason: ResetReason::Resync,
+            },
+        ] {
+            b.push(Event::new(None, crate::time::Timestamp(0), kind));
+        }
+        let no_heartbeat = EventFilter::ALL.without(EventType::Heartbeat);
+        assert_eq!(b.count_filtered_out(no_heartbeat), 2);
+        b.set_types(EventFilter::of(&[
+            EventType::Heartbeat,
+            EventType::BookReset,
+        ]));
+        assert_eq!(
+            b.count_filtered_out(no_heartbeat),
+            2,
+            "a present type is left out: walk"
+        );
+        assert_eq!(
+            b.count_filtered_out(EventFilter::ALL.without(EventType::Raw)),
+            0
+        );
+        let _ = b.rewrite::<()>(|e, out| {
+            out.push(e);
+            Ok(())
+        });
+        assert_eq!(b.types, None, "a rewrite forgets the recorded types");
+    }
+
     fn hb(n: i64) -> Event {
         Event::new(None, Timestamp(n), EventKind::Heartbeat)
     }
