@@ -108,6 +108,17 @@ impl Connection {
                     }
                     return true;
                 }
+                if info.method == SubscriptionMethod::Subscribe
+                    && !targets.is_empty()
+                    && is_already_subscribed(&info)
+                {
+                    // A second subscribe after the first one's ack came too late: the
+                    // subscription exists. Not an error a consumer should see.
+                    for s in targets {
+                        self.already_subscribed(s);
+                    }
+                    return true;
+                }
                 for s in targets {
                     self.refusal(s, &info, now);
                 }
@@ -116,6 +127,17 @@ impl Connection {
         }
         self.batch.push(event);
         true
+    }
+
+    /// Kraken holds `s`'s book subscription although we asked again (our first subscribe's
+    /// ack came after the snapshot timeout). Nothing is refused: its ack and snapshot drive
+    /// the phase as usual, and should the snapshot have been dropped meanwhile, the snapshot
+    /// timeout cycles the subscription (unsubscribe first, since the server holds it).
+    pub(super) fn already_subscribed(&mut self, s: Symbol) {
+        if let Some(st) = self.state.get_mut(&s) {
+            st.server_subscribed = true;
+            tracing::debug!("{s}: already subscribed (a late ack); phase {:?}", st.phase);
+        }
     }
 
     pub(super) fn resubscribe(&mut self, s: Symbol, now: Instant) {
@@ -284,4 +306,11 @@ impl Connection {
         }
         Some(list)
     }
+}
+
+/// Whether a subscribe refusal says the subscription already exists.
+fn is_already_subscribed(info: &SubscriptionInfo) -> bool {
+    info.error
+        .as_deref()
+        .is_some_and(|e| e.to_ascii_lowercase().contains("already subscribed"))
 }
