@@ -180,7 +180,8 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) -> Result<RunR
     // Sinks.
     let mut sink_txs = Vec::with_capacity(sinks.len());
     let mut sink_tasks: Vec<(String, JoinHandle<Result<SinkReport, ComponentError>>)> = Vec::new();
-    for (id, sink, filter) in sinks {
+    for (id, mut sink, filter) in sinks {
+        sink.watch_shutdown(shutdown.clone());
         let (tx, rx) = mpsc::channel(opts.channel_capacity);
         sink_txs.push(tx);
         let stop = shutdown.clone();
