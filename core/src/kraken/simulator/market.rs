@@ -489,7 +489,8 @@ mod tests {
     /// them (here one pair of twenty gets every update).
     #[test]
     fn a_tick_moves_only_subscribed_pairs() {
-        let mut m = Market::new(20, 4, 60);
+        // 20 generated pairs and the real ones: still only the subscribed pair moves.
+        let mut m = Market::new(20, 4, 60, true);
         let one = m.symbols()[7].symbol;
         assert!(m
             .tick(5, "2026-01-01T00:00:00.000000Z", &mut false)
