@@ -373,7 +373,8 @@ impl Worker {
                 report.removed += before - kept;
             }
         }
-        self.sequencer.assign(&mut batch.events);
+        let types = self.sequencer.assign(&mut batch.events);
+        batch.set_types(types);
         for request in self.control.drain(..) {
             // The source may already be gone at shutdown; nothing to resync then.
             let _ = self.control_tx.send(request);
@@ -406,11 +407,7 @@ async fn run_sink(
             batch = rx.recv() => match batch {
                 Some(batch) => {
                     events += batch.len() as u64;
-                    filtered_out += batch
-                        .events
-                        .iter()
-                        .filter(|e| !filter.accepts(e.event_type()))
-                        .count() as u64;
+                    filtered_out += batch.count_filtered_out(filter);
                     written += sink.write(&batch, filter).await?;
                 }
                 None => break,

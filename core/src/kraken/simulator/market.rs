@@ -485,6 +485,22 @@ mod tests {
         }
     }
 
+    /// `kobe sim --rate` is spread over the subscribed pairs: a tick of `n` updates moves only
+    /// them (here one pair of twenty gets every update).
+    #[test]
+    fn a_tick_moves_only_subscribed_pairs() {
+        // 20 generated pairs and the real ones: still only the subscribed pair moves.
+        let mut m = Market::new(20, 4, 60, true);
+        let one = m.symbols()[7].symbol;
+        assert!(m
+            .tick(5, "2026-01-01T00:00:00.000000Z", &mut false)
+            .is_empty());
+        m.subscribe(one, 10).unwrap();
+        let entries = m.tick(5, "2026-01-01T00:00:00.000000Z", &mut false);
+        assert_eq!(entries.len(), 5);
+        assert!(entries.iter().all(|e| e.symbol == one));
+    }
+
     #[test]
     fn real_pairs_are_listed_beside_the_generated_ones_at_krakens_precisions() {
         let m = Market::new(3, 1, 60, true);
