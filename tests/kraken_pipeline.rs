@@ -167,7 +167,24 @@ async fn engine_books_equal_the_simulators_after_every_fault() {
             })
             .await;
         }
-        until(&mut rx, "all books again", || all_valid(&shared, &symbols)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !all_valid(&shared, &symbols) {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                let m = shared.lock().unwrap();
+                let bad: Vec<String> = symbols
+                    .iter()
+                    .filter(|s| !m.get(s).is_some_and(|(b, v)| *v && b.is_some()))
+                    .map(|s| format!("{s}: {:?}", m.get(s).map(|(b, v)| (b.is_some(), *v))))
+                    .collect();
+                panic!(
+                    "timed out waiting for all books again after {fault:?}: {bad:?}; sim {:?}",
+                    sim.stats()
+                );
+            }
+        }
     }
     let st = sim.stats();
     assert!(st.corrupted == 1 && st.precision_changes == 1 && st.rejected == 1);

@@ -85,7 +85,7 @@ fn unknown_component_type_lists_the_known_ones() {
         &[],
         &[],
         &[&format!(
-            "broken/unknown_type.yaml:5:11: sinks.out.type: unknown sink type `kafka`; known sink types: {}",
+            "broken/unknown_type.yaml:5:11: sinks.out.type: unknown sink type `s3`; known sink types: {}",
             known(ComponentKind::Sink)
         )],
     );

@@ -51,7 +51,7 @@ impl Server {
 }
 
 fn render() -> Frames {
-    let mut m = Market::new(SYMBOLS, 7, 60);
+    let mut m = Market::new(SYMBOLS, 7, 60, false);
     let pairs: Vec<String> = m.symbols().iter().map(instrument_pair).collect();
     let instruments = format!(
         r#"{{"channel":"instrument","type":"snapshot","data":{{"assets":[],"pairs":[{}]}}}}"#,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::event::{Event, EventBatch};
+use crate::event::{Event, EventBatch, EventFilter};
 use crate::symbol::{Symbol, SymbolMap};
 
 /// The receiving side went away (the pipeline is shutting down after a failure).
@@ -106,9 +106,13 @@ pub struct Sequencer {
 }
 
 impl Sequencer {
-    /// Numbers every event of the batch.
-    pub fn assign(&mut self, events: &mut [Event]) {
+    /// Numbers every event of the batch; returns the types the events have.
+    pub fn assign(&mut self, events: &mut [Event]) -> EventFilter {
+        // The walk that numbers the events also notes their types (the cache lines are loaded
+        // anyway), so sinks need not walk them again to count what their filters leave out.
+        let mut types = EventFilter::NONE;
         for e in events {
+            types = types.with(e.event_type());
             e.seq = match e.symbol {
                 None => {
                     self.unsymboled += 1;
@@ -117,6 +121,7 @@ impl Sequencer {
                 Some(s) => self.next(s),
             };
         }
+        types
     }
 
     /// The last number given to `symbol`'s events (0 before any).

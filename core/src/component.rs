@@ -307,6 +307,11 @@ pub struct SinkReport {
     pub not_written: BTreeMap<String, u64>,
     /// Bytes written.
     pub bytes: u64,
+    /// Records the sink took on but could not deliver or make durable (a Kafka record that
+    /// failed, was refused, or was still unacknowledged when the shutdown flush ran out). Any
+    /// makes `kobe run` exit non-zero after printing the summary.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub undelivered: u64,
     /// Sink-specific counts (per topic deliveries, ...), shown as they are in the summary.
     #[serde(flatten)]
     pub details: serde_json::Map<String, serde_json::Value>,
@@ -314,6 +319,10 @@ pub struct SinkReport {
     /// with the run's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A running sink. Batches arrive in order; `write` returning `Ok` means the sink accepted the
@@ -326,6 +335,11 @@ pub trait Sink: Send {
         batch: &EventBatch,
         filter: EventFilter,
     ) -> Result<u64, ComponentError>;
+
+    /// Hands the sink the run's shutdown token before its first batch. A sink that can wait
+    /// on something outside the process (a full queue to a frozen broker) watches it so that
+    /// a shutdown ends the wait within its own flush timeout; the default ignores it.
+    fn watch_shutdown(&mut self, _shutdown: CancellationToken) {}
 
     /// How often the engine should call [`Sink::flush`] while batches keep coming.
     fn flush_interval(&self) -> Option<Duration> {

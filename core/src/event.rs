@@ -311,6 +311,16 @@ impl EventFilter {
         self.0 & (1 << t as u8) != 0
     }
 
+    /// This filter with `t` too.
+    pub fn with(self, t: EventType) -> Self {
+        Self(self.0 | 1 << t as u8)
+    }
+
+    /// Whether every type of `types` passes.
+    pub fn accepts_all(&self, types: EventFilter) -> bool {
+        types.0 & !self.0 == 0
+    }
+
     /// The accepted types, in declaration order.
     pub fn types(&self) -> impl Iterator<Item = EventType> + '_ {
         EventType::ALL.into_iter().filter(|t| self.accepts(*t))
@@ -325,6 +335,9 @@ pub struct EventBatch {
     pub events: Vec<Event>,
     /// A spare buffer, kept so [`EventBatch::rewrite`] does not allocate in steady state.
     spare: Vec<Event>,
+    /// The types the events have, when known ([`EventBatch::set_types`]): lets a sink's
+    /// accounting skip counting what its filter leaves out when it leaves out none of them.
+    types: Option<EventFilter>,
 }
 
 impl EventBatch {
@@ -333,7 +346,30 @@ impl EventBatch {
         Self {
             events: Vec::with_capacity(capacity),
             spare: Vec::new(),
+            types: None,
         }
+    }
+
+    /// Records the types present (computed by whoever last walked the events); any change to
+    /// the events afterwards must call it again or [`EventBatch::clear_types`].
+    pub fn set_types(&mut self, types: EventFilter) {
+        self.types = Some(types);
+    }
+
+    /// Forgets the recorded types.
+    pub fn clear_types(&mut self) {
+        self.types = None;
+    }
+
+    /// How many events `filter` leaves out: no walk when the recorded types all pass.
+    pub fn count_filtered_out(&self, filter: EventFilter) -> u64 {
+        if self.types.is_some_and(|t| filter.accepts_all(t)) {
+            return 0;
+        }
+        self.events
+            .iter()
+            .filter(|e| !filter.accepts(e.event_type()))
+            .count() as u64
     }
 
     /// The number of events.
@@ -358,6 +394,7 @@ impl EventBatch {
         &mut self,
         mut f: impl FnMut(Event, &mut Vec<Event>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.types = None;
         let mut input = std::mem::take(&mut self.events);
         let mut output = std::mem::take(&mut self.spare);
         output.clear();
@@ -380,6 +417,40 @@ impl EventBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filtered_out_counts_with_and_without_recorded_types() {
+        let mut b = EventBatch::default();
+        for kind in [
+            EventKind::Heartbeat,
+            EventKind::Heartbeat,
+            EventKind::BookReset {
+                reason: ResetReason::Resync,
+            },
+        ] {
+            b.push(Event::new(None, crate::time::Timestamp(0), kind));
+        }
+        let no_heartbeat = EventFilter::ALL.without(EventType::Heartbeat);
+        assert_eq!(b.count_filtered_out(no_heartbeat), 2);
+        b.set_types(EventFilter::of(&[
+            EventType::Heartbeat,
+            EventType::BookReset,
+        ]));
+        assert_eq!(
+            b.count_filtered_out(no_heartbeat),
+            2,
+            "a present type is left out: walk"
+        );
+        assert_eq!(
+            b.count_filtered_out(EventFilter::ALL.without(EventType::Raw)),
+            0
+        );
+        let _ = b.rewrite::<()>(|e, out| {
+            out.push(e);
+            Ok(())
+        });
+        assert_eq!(b.types, None, "a rewrite forgets the recorded types");
+    }
 
     fn hb(n: i64) -> Event {
         Event::new(None, Timestamp(n), EventKind::Heartbeat)

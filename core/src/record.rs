@@ -65,7 +65,14 @@ impl RecordFormat {
         n
     }
 
-    fn write_cached(&self, event: &Event, seconds: &mut SecondsCache, out: &mut Vec<u8>) -> bool {
+    /// [`RecordFormat::write`] with a caller-kept [`SecondsCache`]: what a sink that needs each
+    /// record on its own (one Kafka message per record) calls per event.
+    pub fn write_cached(
+        &self,
+        event: &Event,
+        seconds: &mut SecondsCache,
+        out: &mut Vec<u8>,
+    ) -> bool {
         match self {
             Self::Json => write_json(event, seconds, out),
             Self::Raw => match &event.kind {

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, frames)) = data.split_first() else {
         return;
     };
-    // The first byte picks the batch size: frames per batch, 1 to 8.
+    // The first byte picks the batch size: frames per batch, 1 to 8 (its low three bits).
     let per_batch = usize::from(mode % 8) + 1;
     let mut books = BookStore::new(10, &HashMap::new());
     let mut control = Vec::new();
@@ -57,13 +57,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(&batch.events[before..], &general[..], "{text}");
             }
         }
-        let mut cx = HandlerContext {
-            books: &mut books,
-            control: &mut control,
-            shard: 0,
-            shards: 1,
-            now: Timestamp(0),
-        };
+        let mut cx = HandlerContext::new(&mut books, &mut control, 0, 1);
+        cx.now = Timestamp(0);
+        // Bit 3 of the first byte plays a source that cannot resync (a replay).
+        cx.can_resync = mode & 8 == 0;
         for h in &mut chain {
             h.process(&mut batch, &mut cx).unwrap();
         }

@@ -24,10 +24,12 @@ use crate::resync::{ask, Ask};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum OnMismatch {
-    /// Ask the source to resubscribe the symbol for a fresh snapshot.
+    /// Ask the source to resubscribe the symbol for a fresh snapshot. A source that cannot
+    /// (a replay) gets a `book_reset` with reason `cannot_resync` instead, and the book comes
+    /// back at its next snapshot in the input.
     #[default]
     Resync,
-    /// Ask the source to reconnect the symbol's connection.
+    /// Ask the source to reconnect the symbol's connection (a replay: as for `resync`).
     Reconnect,
     /// Only log and count; the book stays suppressed until a snapshot arrives by itself.
     Log,
@@ -37,7 +39,8 @@ pub enum OnMismatch {
 #[derive(Clone, Debug, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksumConfig {
-    /// What to do on a mismatch: `resync` (default), `reconnect` or `log`.
+    /// What to do on a mismatch: `resync` (default), `reconnect` or `log`. With a source that
+    /// cannot resync (a replay), `kobe validate` warns about `resync` and `reconnect`.
     #[serde(default)]
     pub on_mismatch: OnMismatch,
 }

@@ -64,8 +64,12 @@ pub(crate) fn apply_state_event(
 ) -> bool {
     let resync = Ask::Resync(ResetReason::PrecisionChange);
     match &mut event.kind {
-        EventKind::Instrument(info) if cx.books.on_instrument(symbol, *info) => {
-            ask(cx, edits, index, event, symbol, resync);
+        EventKind::Instrument(info) => {
+            // True when the precision changed under a book: it was voided.
+            let voided = cx.books.on_instrument(symbol, *info);
+            if voided {
+                ask(cx, edits, index, event, symbol, resync);
+            }
         }
         EventKind::SubscriptionAck(ack) => cx.books.on_ack(symbol, ack),
         EventKind::BookReset { .. } => cx.books.void(&symbol),

@@ -1,10 +1,11 @@
 //! # kobe-sinks
 //!
-//! kobe's built-in sinks: `stdout` and `file`. [`register`] adds them to a registry.
+//! kobe's built-in sinks: `kafka`, `stdout` and `file`. [`register`] adds them to a registry.
 #![warn(missing_docs)]
 
 mod background;
 pub mod file;
+pub mod kafka;
 pub mod stdout;
 
 use kobe_core::record::RecordFormat;
@@ -14,6 +15,10 @@ use kobe_core::{EventBatch, EventFilter};
 /// Registers every built-in sink.
 pub fn register(registry: &mut Registry) {
     registry
+        .add_sink::<kafka::KafkaConfig>(
+            "kafka",
+            "sends records to Kafka through a pool of producers, in order per symbol",
+        )
         .add_sink::<stdout::StdoutConfig>("stdout", "writes records to standard output")
         .add_sink::<file::FileConfig>(
             "file",

@@ -89,5 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let report = kobe_core::pipeline::run(pipeline, stop).await?;
     sim_stop.cancel();
     crate::out::errln!("kobe demo: summary {}", serde_json::to_string(&report)?);
-    Ok(())
+    report
+        .check_accounting()
+        .map_err(|broken| anyhow::anyhow!("the demo's counts do not add up:\n{broken}"))
 }

@@ -71,6 +71,18 @@ pub async fn run_pipeline(
                 crate::out::errln!("error: the run's counts do not add up:\n{broken}");
                 return Ok(ExitCode::FAILURE);
             }
+            // Records a sink took on but could not deliver (Kafka) fail the run, after the
+            // summary has said which.
+            let undelivered: Vec<String> = report
+                .sinks
+                .iter()
+                .filter(|(_, s)| s.undelivered > 0)
+                .map(|(id, s)| format!("sinks.{id}: {}", s.undelivered))
+                .collect();
+            if !undelivered.is_empty() {
+                crate::out::errln!("error: undelivered records ({})", undelivered.join(", "));
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(e.into()),

@@ -2,7 +2,10 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod kafka;
 pub mod plugin_libs;
+pub mod process;
+pub mod tansu;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

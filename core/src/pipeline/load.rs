@@ -8,6 +8,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
 use super::diagnostics::{Diagnostic, Diagnostics, Origin};
+use super::interpolate::interpolate;
 use super::locate::ValuePath;
 use super::spec::{Checker, Layer};
 use super::yaml::{parse_document, parse_value};
@@ -35,6 +36,14 @@ pub enum EnvSource {
 }
 
 impl EnvSource {
+    /// The value of variable `name` (for `${NAME}` in the file).
+    fn get(&self, name: &str) -> Option<String> {
+        match self {
+            Self::Process => std::env::var(name).ok(),
+            Self::Map(m) => m.get(name).cloned(),
+        }
+    }
+
     /// The variables that override the pipeline: `KOBE_` names with at least one `__`
     /// (so `KOBE_LOG` and the like are left to the command line), sorted by name.
     fn overrides(&self) -> Vec<(String, String)> {
@@ -153,14 +162,29 @@ pub fn load_str(
         })
         .collect();
 
+    // `${NAME}` from the environment, in the file's values only.
+    let mut missing = Vec::new();
+    let root = interpolate(
+        Value::Dict(Default::default(), doc.root),
+        &ValuePath::root(),
+        &|name: &str| env.get(name),
+        &mut missing,
+    );
+    for m in missing {
+        diags.push(Diagnostic {
+            origin: Origin::File {
+                file: file.to_string(),
+                at: doc.index.get(&m.path).map(|s| s.value),
+            },
+            path: m.path.to_string(),
+            message: m.message,
+        });
+    }
+
     // Lists become maps keyed by index while layering, so `KOBE_HANDLERS__1__ON_MISMATCH`
     // and `--set handlers[1].on_mismatch=…` change one item instead of replacing the list.
     let mut lists = HashSet::new();
-    let file_root = lists_to_maps(
-        Value::Dict(Default::default(), doc.root),
-        &ValuePath::root(),
-        &mut lists,
-    );
+    let file_root = lists_to_maps(root, &ValuePath::root(), &mut lists);
     let file_root = match file_root {
         Value::Dict(_, d) => d,
         _ => Dict::new(),

@@ -2,6 +2,7 @@
 //! validated graph.
 
 mod diagnostics;
+mod interpolate;
 mod load;
 mod locate;
 mod run;

@@ -194,7 +194,8 @@ pub async fn run_with(
     // Sinks.
     let mut sink_txs = Vec::with_capacity(sinks.len());
     let mut sink_tasks: Vec<(String, JoinHandle<Result<SinkReport, ComponentError>>)> = Vec::new();
-    for (id, sink, filter) in sinks {
+    for (id, mut sink, filter) in sinks {
+        sink.watch_shutdown(shutdown.clone());
         let (tx, rx) = mpsc::channel(opts.channel_capacity);
         let probe = telemetry.as_ref().map(|t| {
             t.watch_channel(format!("sinks.{id}"), &tx);
@@ -415,7 +416,8 @@ impl Worker {
         if let Some(p) = &mut self.probe {
             p.processed(batch, &self.books);
         }
-        self.sequencer.assign(&mut batch.events);
+        let types = self.sequencer.assign(&mut batch.events);
+        batch.set_types(types);
         for request in self.control.drain(..) {
             // The source may already be gone at shutdown; nothing to resync then.
             let _ = self.control_tx.send(request);
@@ -452,11 +454,7 @@ async fn run_sink(
             batch = rx.recv() => match batch {
                 Some(batch) => {
                     events += batch.len() as u64;
-                    filtered_out += batch
-                        .events
-                        .iter()
-                        .filter(|e| !filter.accepts(e.event_type()))
-                        .count() as u64;
+                    filtered_out += batch.count_filtered_out(filter);
                     let result = sink.write(&batch, filter).await;
                     if let Some(p) = probe {
                         p.written(&batch, result.as_ref().ok().copied());

@@ -108,6 +108,23 @@ impl Connection {
                     }
                     return true;
                 }
+                if info.method == SubscriptionMethod::Subscribe
+                    && !targets.is_empty()
+                    && is_already_subscribed(&info)
+                    && targets.iter().all(|s| self.holds_subscription(*s))
+                {
+                    // A second subscribe after the first one's ack came too late: the
+                    // subscription exists. Not an error a consumer should see.
+                    for s in targets {
+                        if let Some(st) = self.state.get_mut(&s) {
+                            st.server_subscribed = true;
+                        }
+                        tracing::debug!(
+                            "{s}: already subscribed (an earlier subscribe's ack came late)"
+                        );
+                    }
+                    return true;
+                }
                 for s in targets {
                     self.refusal(s, &info, now);
                 }
@@ -116,6 +133,20 @@ impl Connection {
         }
         self.batch.push(event);
         true
+    }
+
+    /// Whether an "Already subscribed" answer for `s` can be true: this session saw its ack or
+    /// snapshot, or a subscribe of ours timed out and was sent again (so the first may have
+    /// arrived after all, its ack late, as under backpressure). Then nothing is refused: the
+    /// ack and snapshot drive the phase as usual, and should the snapshot have been dropped
+    /// meanwhile, the snapshot timeout cycles the subscription (unsubscribe first). Otherwise
+    /// the answer is a refusal like any other.
+    pub(super) fn holds_subscription(&self, s: Symbol) -> bool {
+        self.state.get(&s).is_some_and(|st| match st.phase {
+            Phase::Live | Phase::AwaitSnapshot(_) => true,
+            Phase::Subscribing(_) | Phase::RetryAt(_) => st.failures > 0,
+            _ => false,
+        })
     }
 
     pub(super) fn resubscribe(&mut self, s: Symbol, now: Instant) {
@@ -284,4 +315,11 @@ impl Connection {
         }
         Some(list)
     }
+}
+
+/// Whether a subscribe refusal says the subscription already exists.
+fn is_already_subscribed(info: &SubscriptionInfo) -> bool {
+    info.error
+        .as_deref()
+        .is_some_and(|e| e.to_ascii_lowercase().contains("already subscribed"))
 }

@@ -27,6 +27,25 @@ pub struct SimSymbol {
     asks: BTreeMap<u128, u128>,
 }
 
+/// Kraken's real pairs the simulator lists beside the generated ones: name, price and quantity
+/// precision (as Kraken's `instrument` channel gave them, fixture
+/// `other-channels/kraken-data-recorder__instrument_snapshot_20240403.json`), and a mid price
+/// mantissa at that precision to start the book from.
+pub const REAL_PAIRS: [(&str, u8, u8, u128); 12] = [
+    ("BTC/USD", 1, 8, 600_000),
+    ("ETH/USD", 2, 8, 300_000),
+    ("SOL/USD", 2, 8, 15_000),
+    ("XRP/USD", 5, 8, 60_000),
+    ("ADA/USD", 6, 8, 450_000),
+    ("DOGE/USD", 7, 8, 1_500_000),
+    ("LTC/USD", 2, 8, 8_000),
+    ("DOT/USD", 4, 8, 70_000),
+    ("LINK/USD", 5, 8, 1_500_000),
+    ("USDT/USD", 5, 8, 100_000),
+    ("BTC/EUR", 1, 8, 550_000),
+    ("ETH/BTC", 5, 8, 5_000),
+];
+
 struct View {
     book: OrderBook,
     subscribers: usize,
@@ -64,9 +83,10 @@ fn write_level(out: &mut String, p: u128, q: u128, pp: u8, qp: u8) {
 }
 
 impl Market {
-    /// `count` symbols named `S000/USD`..., precisions and books drawn from `seed`; each true
-    /// book keeps about `levels` levels a side.
-    pub fn new(count: usize, seed: u64, levels: usize) -> Self {
+    /// `count` symbols named `S000/USD`..., precisions and books drawn from `seed`, then (with
+    /// `real_pairs`) Kraken's [`REAL_PAIRS`] at their real precisions; each true book keeps
+    /// about `levels` levels a side.
+    pub fn new(count: usize, seed: u64, levels: usize, real_pairs: bool) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut symbols = Vec::with_capacity(count);
         let mut index = HashMap::new();
@@ -84,6 +104,23 @@ impl Market {
             };
             fill(&mut s, &mut rng, levels);
             index.insert(symbol, i);
+            symbols.push(s);
+        }
+        for (name, pp, qp, mid) in REAL_PAIRS.iter().filter(|_| real_pairs) {
+            let Ok(symbol) = Symbol::new(name) else {
+                continue;
+            };
+            let mut s = SimSymbol {
+                symbol,
+                price_precision: *pp,
+                qty_precision: *qp,
+                bids: BTreeMap::new(),
+                asks: BTreeMap::new(),
+            };
+            s.bids.insert(mid - 1, qty(&mut rng, *qp));
+            s.asks.insert(mid + 1, qty(&mut rng, *qp));
+            fill(&mut s, &mut rng, levels);
+            index.insert(symbol, symbols.len());
             symbols.push(s);
         }
         Self {
@@ -439,8 +476,8 @@ mod tests {
 
     #[test]
     fn same_seed_same_market_and_precisions_in_range() {
-        let a = Market::new(50, 9, 60);
-        let b = Market::new(50, 9, 60);
+        let a = Market::new(50, 9, 60, true);
+        let b = Market::new(50, 9, 60, true);
         for (x, y) in a.symbols().iter().zip(b.symbols()) {
             assert_eq!(x.bids, y.bids);
             assert!(x.price_precision <= 10 && matches!(x.qty_precision, 5 | 8));
@@ -448,9 +485,38 @@ mod tests {
         }
     }
 
+    /// `kobe sim --rate` is spread over the subscribed pairs: a tick of `n` updates moves only
+    /// them (here one pair of twenty gets every update).
+    #[test]
+    fn a_tick_moves_only_subscribed_pairs() {
+        // 20 generated pairs and the real ones: still only the subscribed pair moves.
+        let mut m = Market::new(20, 4, 60, true);
+        let one = m.symbols()[7].symbol;
+        assert!(m
+            .tick(5, "2026-01-01T00:00:00.000000Z", &mut false)
+            .is_empty());
+        m.subscribe(one, 10).unwrap();
+        let entries = m.tick(5, "2026-01-01T00:00:00.000000Z", &mut false);
+        assert_eq!(entries.len(), 5);
+        assert!(entries.iter().all(|e| e.symbol == one));
+    }
+
+    #[test]
+    fn real_pairs_are_listed_beside_the_generated_ones_at_krakens_precisions() {
+        let m = Market::new(3, 1, 60, true);
+        let names: Vec<String> = m.symbols().iter().map(|s| s.symbol.to_string()).collect();
+        assert_eq!(&names[..3], ["S000/USD", "S001/USD", "S002/USD"]);
+        let btc = m.get(&Symbol::new("BTC/USD").unwrap()).unwrap();
+        assert_eq!((btc.price_precision, btc.qty_precision), (1, 8));
+        let sol = m.get(&Symbol::new("SOL/USD").unwrap()).unwrap();
+        assert_eq!((sol.price_precision, sol.qty_precision), (2, 8));
+        assert!(sol.bids.keys().next_back() < sol.asks.keys().next());
+        assert_eq!(Market::new(3, 1, 60, false).symbols().len(), 3);
+    }
+
     #[test]
     fn updates_rebuild_the_views_exactly() {
-        let mut m = Market::new(5, 3, 60);
+        let mut m = Market::new(5, 3, 60, false);
         let syms: Vec<Symbol> = m.symbols().iter().map(|s| s.symbol).collect();
         for s in &syms {
             m.subscribe(*s, 25).unwrap();
@@ -483,7 +549,7 @@ mod client_tests {
 
     #[test]
     fn a_client_applying_the_frames_holds_the_view() {
-        let mut m = Market::new(3, 5, 100);
+        let mut m = Market::new(3, 5, 100, false);
         let syms: Vec<Symbol> = m.symbols().iter().map(|s| s.symbol).collect();
         let mut client: HashMap<Symbol, OrderBook> = HashMap::new();
         for s in &syms {

@@ -42,6 +42,9 @@ pub struct SimConfig {
     pub multi_symbol_frames: bool,
     /// Subscriptions always refused, by pair, with Kraken's error text.
     pub reject: HashMap<Symbol, String>,
+    /// Also list Kraken's real pairs (`BTC/USD`, `ETH/USD`, `SOL/USD`, ...) at their real
+    /// precisions, after the generated ones.
+    pub real_pairs: bool,
 }
 
 impl Default for SimConfig {
@@ -55,6 +58,7 @@ impl Default for SimConfig {
             heartbeat: Duration::from_secs(1),
             multi_symbol_frames: false,
             reject: HashMap::new(),
+            real_pairs: true,
         }
     }
 }
@@ -241,7 +245,12 @@ pub fn spawn(
     let (tx, _) = broadcast::channel(BACKLOG);
     let levels = config.book_levels.max(20);
     let state = Arc::new(State {
-        market: Mutex::new(Market::new(config.symbols, config.seed, levels)),
+        market: Mutex::new(Market::new(
+            config.symbols,
+            config.seed,
+            levels,
+            config.real_pairs,
+        )),
         config,
         counters: SimCounters::default(),
         changed: watch::channel(0).0,
