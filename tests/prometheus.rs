@@ -304,7 +304,8 @@ async fn prometheus_sees_what_the_simulator_did() {
 }
 
 /// Runs every target expression of the dashboard. Kafka panels need the Kafka sink's series,
-/// which this pipeline has not: Prometheus must accept them; the others must return data.
+/// which this pipeline has not: here Prometheus must accept them, and tests/start_kafka.rs
+/// checks that they return data; every other panel must return data here.
 async fn check_dashboard(prom: &Prometheus) {
     let path = root().join("compose/grafana/dashboards/kobe.json");
     let dash: serde_json::Value =
