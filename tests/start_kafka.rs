@@ -172,6 +172,57 @@ async fn start_streams_the_pairs_into_kafka_with_metrics() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_says_when_kafka_is_unreachable() {
+    let mut broker = Tansu::start();
+    broker.create_topic("kraken_book", 1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stop = CancellationToken::new();
+    let _guard = stop.clone().drop_guard();
+    let sim = simulator::spawn(
+        listener,
+        stop.clone(),
+        SimConfig {
+            symbols: 2,
+            tick: Duration::from_millis(20),
+            ..SimConfig::default()
+        },
+    )
+    .unwrap();
+    let pair = format!("--pair={}", sim.symbols()[0].0);
+    let url = sim.url();
+    let brokers = format!("--kafka-cluster-addresses={}", broker.brokers());
+    let flags = [
+        "start",
+        url.as_str(),
+        pair.as_str(),
+        "--metrics-addr=127.0.0.1:0",
+        brokers.as_str(),
+    ];
+    let args: Vec<&OsStr> = flags.iter().map(OsStr::new).collect();
+    let run = kobe_spawn(&args).await;
+    let kobe = run.metrics.clone();
+    let ready = |want: u16| {
+        let k = kobe.clone();
+        move || {
+            let k = k.clone();
+            async move {
+                let (status, body) = get(&k, "/ready").await.ok()?;
+                (status == want).then_some(body)
+            }
+        }
+    };
+    eventually(WAIT, "ready with the broker up", ready(200)).await;
+    broker.kill();
+    let body = eventually(WAIT, "not ready with the broker down", ready(503)).await;
+    assert!(body.contains("sink kafka: not connected"), "{body}");
+    assert_eq!(scrape(&kobe, "kobe_sink_connected").await, 0.0);
+    broker.restart_empty();
+    broker.create_topic("kraken_book", 1);
+    eventually(WAIT, "ready again once deliveries resume", ready(200)).await;
+    drop(run);
+}
+
 fn validate(file: &std::path::Path) -> std::process::Output {
     std::process::Command::new(kobe_bin())
         .arg("validate")

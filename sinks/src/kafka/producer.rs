@@ -40,6 +40,9 @@ pub struct Shared {
     pub failed: AtomicBool,
     /// Enqueue-to-ack latency, from sampled records.
     pub latency: Histogram<f64>,
+    /// Whether the brokers are reachable, for `/ready`: false when librdkafka reports all
+    /// brokers down, true again at the next successful delivery.
+    pub connected: kobe_core::metrics::Connection,
 }
 
 /// One pool member's state that outlives its producer (a replacement takes it over).
@@ -154,6 +157,12 @@ impl ClientContext for MemberContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
+            self.shared.connected.set(false);
+        }
         if is_lost_state(&error) {
             self.lost_state.store(true, Relaxed);
         }
@@ -169,6 +178,9 @@ impl ProducerContext for MemberContext {
         let (topic_index, order) = split(opaque);
         let member = &self.member;
         member.reports.fetch_add(1, Relaxed);
+        if result.is_ok() {
+            self.shared.connected.set(true);
+        }
         if member.sample_order.load(Relaxed) == order {
             member.sample_order.store(u64::MAX, Relaxed);
             if result.is_ok() {

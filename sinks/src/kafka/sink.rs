@@ -114,6 +114,7 @@ impl KafkaSink {
             first_failure: Mutex::new(None),
             failed: Default::default(),
             latency: metrics::latency_histogram(),
+            connected: kobe_core::metrics::Connection::new(true),
         });
         let mut members = Vec::with_capacity(config.pool_size);
         for index in 0..config.pool_size {
@@ -779,6 +780,10 @@ impl Sink for KafkaSink {
         }
         self.check_failure()?;
         Ok(written)
+    }
+
+    fn connection(&self) -> Option<kobe_core::metrics::Connection> {
+        Some(self.shared.connected.clone())
     }
 
     fn watch_shutdown(&mut self, shutdown: CancellationToken) {
