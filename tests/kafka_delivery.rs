@@ -132,3 +132,75 @@ fn a_million_replayed_records_arrive_once_in_order_on_murmur2_partitions() {
         );
     }
 }
+
+/// The old engine's format, and `kobe start`'s default: each book frame as received, keyed by
+/// its pair, on the partition murmur2 gives that key, in the order the pair's frames came.
+#[test]
+fn raw_frames_are_keyed_by_their_pair_and_keep_its_order() {
+    const RAW_FRAMES: usize = 600;
+    const RAW_PARTITIONS: i32 = 4;
+    let broker = Tansu::start();
+    broker.create_topic("raw", RAW_PARTITIONS as u32);
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::kafka::write_frames(dir.path(), RAW_FRAMES);
+    let pipeline = dir.path().join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "source:\n  type: replay\n  path: {input:?}\nhandlers:\n  - type: passthrough\n\
+             engine:\n  workers: 2\n\
+             sinks:\n  kafka:\n    type: kafka\n    brokers: [{}]\n    topic: raw\n    pool_size: 3\n    \
+             linger_ms: 5\n    format: raw\n",
+            broker.brokers()
+        ),
+    )
+    .unwrap();
+    let out = kobe(&["run", pipeline.to_str().unwrap()], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let sent: Vec<String> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let pair_of = |frame: &[u8]| -> String {
+        let v: serde_json::Value = serde_json::from_slice(frame).unwrap();
+        v["data"][0]["symbol"].as_str().unwrap().to_string()
+    };
+    let got = consume(
+        &broker.brokers(),
+        "raw",
+        RAW_PARTITIONS,
+        sent.len(),
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    );
+    assert_eq!(got.len(), sent.len(), "every frame once");
+    let mut expected: HashMap<String, Vec<&[u8]>> = HashMap::new();
+    for frame in &sent {
+        expected
+            .entry(pair_of(frame.as_bytes()))
+            .or_default()
+            .push(frame.as_bytes());
+    }
+    let mut consumed: HashMap<String, Vec<&[u8]>> = HashMap::new();
+    for r in &got {
+        let pair = pair_of(&r.payload);
+        assert_eq!(
+            r.key.as_deref(),
+            Some(pair.as_bytes()),
+            "a raw frame is keyed by its pair"
+        );
+        assert_eq!(
+            r.partition,
+            java_partition(pair.as_bytes(), RAW_PARTITIONS),
+            "{pair} is on the partition murmur2 gives its key"
+        );
+        consumed.entry(pair).or_default().push(&r.payload);
+    }
+    assert!(expected.len() > 3, "several pairs: {:?}", expected.keys());
+    assert_eq!(
+        consumed, expected,
+        "each pair's frames in the order received"
+    );
+}

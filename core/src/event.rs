@@ -267,6 +267,21 @@ impl Event {
         }
     }
 
+    /// Gives a [`EventKind::Raw`] frame the pair and exchange time of the events decoded from
+    /// it, when they all concern one pair (a book frame). The frame then travels with that
+    /// pair: to its shard worker, in its order, under its key in Kafka; a frame of several
+    /// pairs (or none) stays unkeyed.
+    pub fn tag_raw(&mut self, decoded: &[Event]) {
+        let mut symbols = decoded.iter().map(|e| e.symbol);
+        let Some(Some(first)) = symbols.next() else {
+            return;
+        };
+        if symbols.all(|s| s == Some(first)) {
+            self.symbol = Some(first);
+            self.exchange_ts = decoded.iter().find_map(|e| e.exchange_ts);
+        }
+    }
+
     /// The event's type.
     pub fn event_type(&self) -> EventType {
         match &self.kind {

@@ -370,6 +370,12 @@ impl Player {
             });
         if decoded.is_ok() {
             self.report.decoded += 1;
+            if self.emit_raw {
+                let (raw, events) = self.batch.events[first..].split_at_mut(before - first);
+                if let Some(raw) = raw.first_mut() {
+                    raw.tag_raw(events);
+                }
+            }
         }
         if let Err(reason) = decoded {
             self.report.malformed += 1;

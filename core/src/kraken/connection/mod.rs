@@ -465,6 +465,11 @@ impl Connection {
             return Ok(false);
         }
         *healthy = true;
+        if self.shared.emit_raw {
+            if let Some(raw) = self.batch.events.last_mut() {
+                raw.tag_raw(scratch);
+            }
+        }
         let mut seen_instruments = false;
         let now = Instant::now();
         let (mut kept, mut stale) = (0usize, 0usize);
