@@ -434,6 +434,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_raw_frame_takes_the_pair_only_when_its_messages_share_one() {
+        let ts = Timestamp::default();
+        let raw = || Event::new(None, ts, EventKind::Raw(bytes::Bytes::from_static(b"{}")));
+        let on = |s: &str| Event::new(Some(Symbol::new(s).unwrap()), ts, EventKind::Heartbeat);
+        let mut one = raw();
+        one.tag_raw(&[on("BTC/USD"), on("BTC/USD")]);
+        assert_eq!(one.symbol, Some(Symbol::new("BTC/USD").unwrap()));
+        let mut two = raw();
+        two.tag_raw(&[on("BTC/USD"), on("ETH/USD")]);
+        assert_eq!(two.symbol, None, "a frame of two pairs stays unkeyed");
+        let mut mixed = raw();
+        mixed.tag_raw(&[on("BTC/USD"), Event::new(None, ts, EventKind::Heartbeat)]);
+        assert_eq!(mixed.symbol, None);
+        let mut none = raw();
+        none.tag_raw(&[]);
+        assert_eq!(none.symbol, None);
+    }
+
+    #[test]
     fn filtered_out_counts_with_and_without_recorded_types() {
         let mut b = EventBatch::default();
         for kind in [
