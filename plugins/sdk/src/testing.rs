@@ -26,7 +26,9 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::marker::PhantomData;
 
-use crate::abi::{self, flags, HandlerVTable, HostApi, Level, SinkVTable, Status, Str};
+use crate::abi::{
+    self, flags, ComponentDecl, HandlerVTable, HostApi, Level, ReportFn, SinkVTable, Status, Str,
+};
 use crate::component::{ConfigError, Handler, Sink};
 use crate::decimal::MAX_SCALE;
 use crate::export::{handler_vtable, sink_vtable};
@@ -231,6 +233,46 @@ extern "C-unwind" fn collect_report(ctx: *mut c_void, path: Str, message: Str) {
     list.push(ConfigError::new(text(path), text(message)));
 }
 
+/// What a component's `create` export looks like, for handlers and sinks alike.
+type CreateFn = extern "C-unwind" fn(
+    config: Str,
+    ctx: *mut c_void,
+    report: ReportFn,
+    out: *mut *mut c_void,
+) -> u32;
+
+/// Runs a component's `validate` export on `config`, as kobe does at `kobe validate` time.
+fn validate_with(component: &ComponentDecl, config: &serde_json::Value) -> Vec<ConfigError> {
+    let text = config.to_string();
+    let mut errors: Vec<ConfigError> = Vec::new();
+    (component.validate)(
+        Str::new(&text),
+        (&mut errors as *mut Vec<ConfigError>).cast(),
+        collect_report,
+    );
+    errors
+}
+
+/// Runs a component's `create` export on `config`: the instance, or every problem reported.
+fn create_with(
+    create: CreateFn,
+    config: &serde_json::Value,
+) -> Result<*mut c_void, Vec<ConfigError>> {
+    let text = config.to_string();
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let mut instance: *mut c_void = std::ptr::null_mut();
+    let status = create(
+        Str::new(&text),
+        (&mut errors as *mut Vec<ConfigError>).cast(),
+        collect_report,
+        &mut instance,
+    );
+    if Status::from_raw(status) != Status::Ok || instance.is_null() {
+        return Err(errors);
+    }
+    Ok(instance)
+}
+
 /// Drives handler `H` through its exported function table.
 pub struct HandlerHarness<H: Handler> {
     table: &'static HandlerVTable,
@@ -244,32 +286,13 @@ impl<H: Handler> HandlerHarness<H> {
 
     /// Every problem kobe would show for `config` at `kobe validate` time.
     pub fn validate(config: serde_json::Value) -> Vec<ConfigError> {
-        let text = config.to_string();
-        let mut errors: Vec<ConfigError> = Vec::new();
-        let table: &'static HandlerVTable = &Self::TABLE;
-        (table.component.validate)(
-            Str::new(&text),
-            (&mut errors as *mut Vec<ConfigError>).cast(),
-            collect_report,
-        );
-        errors
+        validate_with(&Self::TABLE.component, &config)
     }
 
     /// Builds an instance from `config`, or every problem with it.
     pub fn new(config: serde_json::Value) -> Result<Self, Vec<ConfigError>> {
-        let text = config.to_string();
-        let mut errors: Vec<ConfigError> = Vec::new();
         let table: &'static HandlerVTable = &Self::TABLE;
-        let mut instance: *mut c_void = std::ptr::null_mut();
-        let status = (table.create)(
-            Str::new(&text),
-            (&mut errors as *mut Vec<ConfigError>).cast(),
-            collect_report,
-            &mut instance,
-        );
-        if Status::from_raw(status) != Status::Ok || instance.is_null() {
-            return Err(errors);
-        }
+        let instance = create_with(table.create, &config)?;
         Ok(Self {
             table,
             instance,
@@ -341,32 +364,13 @@ impl<S: Sink> SinkHarness<S> {
 
     /// Every problem kobe would show for `config` at `kobe validate` time.
     pub fn validate(config: serde_json::Value) -> Vec<ConfigError> {
-        let text = config.to_string();
-        let mut errors: Vec<ConfigError> = Vec::new();
-        let table: &'static SinkVTable = &Self::TABLE;
-        (table.component.validate)(
-            Str::new(&text),
-            (&mut errors as *mut Vec<ConfigError>).cast(),
-            collect_report,
-        );
-        errors
+        validate_with(&Self::TABLE.component, &config)
     }
 
     /// Opens an instance from `config`, or every problem with it.
     pub fn open(config: serde_json::Value) -> Result<Self, Vec<ConfigError>> {
-        let text = config.to_string();
-        let mut errors: Vec<ConfigError> = Vec::new();
         let table: &'static SinkVTable = &Self::TABLE;
-        let mut instance: *mut c_void = std::ptr::null_mut();
-        let status = (table.create)(
-            Str::new(&text),
-            (&mut errors as *mut Vec<ConfigError>).cast(),
-            collect_report,
-            &mut instance,
-        );
-        if Status::from_raw(status) != Status::Ok || instance.is_null() {
-            return Err(errors);
-        }
+        let instance = create_with(table.create, &config)?;
         Ok(Self {
             table,
             instance,
