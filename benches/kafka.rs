@@ -16,10 +16,12 @@
 //! (records for the slow old pattern, default 10000), `KOBE_BENCH_ROUNDS` (raw/kobe rounds,
 //! best kept, default 3).
 
+#[path = "common/corpus.rs"]
+mod corpus;
 #[path = "../tests/common/tansu.rs"]
 mod tansu;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,10 +39,6 @@ use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: u32 = 6;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kraken-fixtures")
-}
-
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -48,34 +46,13 @@ fn env_num(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Every v2 fixture file, symbols renamed per file (`BTC/USD.3`) so files do not share books;
-/// returns the frames and the precision hints as YAML.
+/// The shared corpus, with its precision hints as YAML lines of the replay source.
 fn corpus() -> (Vec<String>, String) {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap())
-            .unwrap();
-    let mut frames = Vec::new();
-    let mut hints = String::new();
-    for (i, fx) in manifest["fixtures"].as_array().unwrap().iter().enumerate() {
-        if fx["api"] != "v2" {
-            continue;
-        }
-        let text = std::fs::read_to_string(fixtures().join(fx["file"].as_str().unwrap())).unwrap();
-        let symbols = fx["precision"].as_object().unwrap();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut line = line.to_string();
-            for sym in symbols.keys() {
-                line = line.replace(
-                    &format!("\"symbol\":\"{sym}\""),
-                    &format!("\"symbol\":\"{sym}.{i}\""),
-                );
-            }
-            frames.push(line);
-        }
-        for (sym, p) in symbols {
-            hints.push_str(&format!("    \"{sym}.{i}\": {p}\n"));
-        }
-    }
+    let (frames, precision) = corpus::corpus();
+    let hints = precision
+        .iter()
+        .map(|(sym, p)| format!("    \"{sym}\": {p}\n"))
+        .collect();
     (frames, hints)
 }
 

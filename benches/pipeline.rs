@@ -17,7 +17,10 @@
 //! `KOBE_BENCH_THREADS` (runtime threads, default one per core), `KOBE_BENCH_PROFILE=1` (only
 //! the pipeline, once, for `perf record`).
 
-use std::path::{Path, PathBuf};
+#[path = "common/corpus.rs"]
+mod corpus;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use figment::value::Value;
@@ -29,41 +32,6 @@ use kobe_core::{EventFilter, EventType};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kraken-fixtures")
-}
-
-/// All v2 fixture frames, each file's symbols renamed (`BTC/USD` → `BTC/USD.3`) so files do not
-/// share books, plus the precision hints for the renamed symbols.
-fn corpus() -> (Vec<String>, serde_json::Map<String, serde_json::Value>) {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("manifest.json")).unwrap())
-            .unwrap();
-    let mut frames = Vec::new();
-    let mut precision = serde_json::Map::new();
-    for (i, fx) in manifest["fixtures"].as_array().unwrap().iter().enumerate() {
-        if fx["api"] != "v2" {
-            continue;
-        }
-        let text = std::fs::read_to_string(fixtures().join(fx["file"].as_str().unwrap())).unwrap();
-        let symbols = fx["precision"].as_object().unwrap();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut line = line.to_string();
-            for sym in symbols.keys() {
-                line = line.replace(
-                    &format!("\"symbol\":\"{sym}\""),
-                    &format!("\"symbol\":\"{sym}.{i}\""),
-                );
-            }
-            frames.push(line);
-        }
-        for (sym, p) in symbols {
-            precision.insert(format!("{sym}.{i}"), p.clone());
-        }
-    }
-    (frames, precision)
-}
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -392,7 +360,7 @@ fn main() {
         .split(',')
         .filter_map(|w| w.trim().parse().ok())
         .collect();
-    let (frames, precision) = corpus();
+    let (frames, precision) = corpus::corpus();
     // Book messages per pass over the corpus (the unit of the throughput target).
     let book_msgs = {
         let mut events = Vec::new();
